@@ -1,0 +1,16 @@
+//! shipshape: an agentless SSH configuration runner that runs Ansible-style playbooks.
+//!
+//! Data flows one way: `inventory` and `playbook` load files into typed models, `compile`
+//! expands plays x hosts into task instances, `executor` runs them over `transport` with
+//! `modules`, and `report` turns the resulting events into output and an exit code.
+
+pub mod compile;
+pub mod core;
+pub mod executor;
+pub mod inventory;
+pub mod modules;
+pub mod playbook;
+pub mod report;
+pub mod template;
+pub mod transport;
+pub mod yaml;
