@@ -4,6 +4,7 @@
 //! expands plays x hosts into task instances, `executor` runs them over `transport` with
 //! `modules`, and `report` turns the resulting events into output and an exit code.
 
+pub mod cli;
 pub mod compile;
 pub mod core;
 pub mod executor;

@@ -1,1 +1,389 @@
-//! executor (under construction).
+//! Runs plays: one tokio task per host walking the play's task tree, a fork semaphore, the
+//! linear strategy's lockstep (or free), serial batches, handlers and the failure policy.
+//! Everything it does is reported as [`Event`]s.
+
+mod actions;
+mod connect;
+mod facts;
+mod host;
+mod hostvars;
+mod inherit;
+mod lockstep;
+mod loops;
+mod options;
+mod state;
+mod tags;
+mod task;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use minijinja::Value;
+
+use crate::core::Vars;
+use crate::inventory::Inventory;
+use crate::playbook::{Loader, Play, Playbook, Role, Serial, Strategy, TaskNode};
+use crate::report::{Event, HostStats, Reporter};
+use crate::template::Templar;
+
+pub use actions::ACTION_SPECS;
+pub use facts::{FACTS_SCRIPT, parse_facts};
+pub use options::RunOptions;
+pub use tags::TagFilter;
+
+use connect::Connections;
+use inherit::Inherited;
+use lockstep::Lockstep;
+use state::HostState;
+
+/// The outcome of a whole run.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Totals per host, in the order hosts were first seen.
+    pub stats: Vec<(String, HostStats)>,
+    /// Whether Ctrl-C / SIGTERM stopped the run.
+    pub interrupted: bool,
+}
+
+impl RunSummary {
+    /// Whether any host changed (or would change, in check mode).
+    pub fn changed(&self) -> bool {
+        self.stats.iter().any(|(_, s)| s.changed > 0)
+    }
+}
+
+/// Sends events to the reporter from any host task.
+#[derive(Clone)]
+pub struct EventSink(Arc<Mutex<Box<dyn Reporter>>>);
+
+impl EventSink {
+    /// Wraps a reporter.
+    pub fn new(r: Box<dyn Reporter>) -> Self {
+        EventSink(Arc::new(Mutex::new(r)))
+    }
+    /// Emits one event.
+    pub fn emit(&self, e: Event) {
+        if let Ok(mut r) = self.0.lock() {
+            r.event(&e);
+        }
+    }
+    /// Flushes the reporter.
+    pub fn finish(&self) {
+        if let Ok(mut r) = self.0.lock() {
+            r.finish();
+        }
+    }
+}
+
+/// The state shared by every host task of a run.
+pub struct Executor {
+    inventory: Arc<Inventory>,
+    templar: Templar,
+    opts: RunOptions,
+    events: EventSink,
+    loader: Arc<Loader>,
+    hosts: Mutex<indexmap::IndexMap<String, Arc<Mutex<HostState>>>>,
+    conns: Connections,
+    interrupted: Arc<AtomicBool>,
+    playbook_dir: PathBuf,
+    groups: std::sync::OnceLock<Value>,
+    me: std::sync::Weak<Executor>,
+}
+
+/// Per-play data shared by the hosts of a batch.
+pub(crate) struct PlayCtx {
+    pub play: Play,
+    pub play_vars: Arc<Vars>,
+    pub role_defaults: Arc<Vars>,
+    pub role_vars: Arc<Vars>,
+    pub play_hosts: Vec<String>,
+    pub batch: Vec<String>,
+    pub lockstep: Option<Lockstep>,
+    pub forks: tokio::sync::Semaphore,
+    pub abort: AtomicBool,
+    pub handlers: Vec<Arc<crate::playbook::Task>>,
+    pub run_once: Mutex<HashMap<Vec<u32>, Arc<tokio::sync::OnceCell<task::SharedOutcome>>>>,
+}
+
+impl Executor {
+    /// An executor for one run. `interrupted` is set by the signal handler.
+    pub fn new(
+        inventory: Arc<Inventory>,
+        opts: RunOptions,
+        events: EventSink,
+        loader: Arc<Loader>,
+        playbook_dir: PathBuf,
+        interrupted: Arc<AtomicBool>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Executor {
+            groups: std::sync::OnceLock::new(),
+            me: me.clone(),
+            inventory,
+            templar: Templar::new(),
+            opts,
+            events,
+            loader,
+            hosts: Mutex::new(indexmap::IndexMap::new()),
+            conns: Connections::default(),
+            interrupted,
+            playbook_dir,
+        })
+    }
+
+    fn host_state(&self, name: &str) -> Arc<Mutex<HostState>> {
+        let mut hosts = self.hosts.lock().expect("hosts lock");
+        hosts
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(HostState::new(Arc::new(
+                    self.inventory.host_vars(name),
+                ))))
+            })
+            .clone()
+    }
+
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Runs every play of `playbook` and returns the totals.
+    pub async fn run(self: &Arc<Self>, playbook: &Playbook) -> RunSummary {
+        let started = Instant::now();
+        self.events.emit(Event::PlaybookStart {
+            playbook: playbook.path.display().to_string(),
+            check: self.opts.check,
+        });
+        for play in &playbook.plays {
+            if self.is_interrupted() {
+                break;
+            }
+            if let Err(message) = self.run_play(play).await {
+                self.events.emit(Event::Warning {
+                    host: None,
+                    message,
+                });
+                break;
+            }
+        }
+        self.conns.close_all().await;
+        let stats: Vec<(String, HostStats)> = self
+            .hosts
+            .lock()
+            .expect("hosts lock")
+            .iter()
+            .map(|(h, s)| (h.clone(), s.lock().expect("host lock").stats.clone()))
+            .collect();
+        let interrupted = self.is_interrupted();
+        self.events.emit(Event::Recap {
+            hosts: stats.clone(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            interrupted,
+        });
+        self.events.finish();
+        RunSummary { stats, interrupted }
+    }
+
+    /// Selects a play's hosts: pattern, then `--limit`, minus hosts that failed earlier.
+    pub fn select_hosts(&self, pattern: &str) -> Result<Vec<String>, String> {
+        let scope = crate::template::Scope::new(vec![Arc::new(self.opts.extra_vars.clone())]);
+        let pattern = self
+            .templar
+            .render_str(pattern, &scope)
+            .map_err(|e| format!("hosts pattern '{pattern}': {e}"))?;
+        let pattern = pattern.as_str().map(str::to_string).unwrap_or_else(|| {
+            pattern
+                .try_iter()
+                .map(|it| it.map(|v| v.to_string()).collect::<Vec<_>>().join(":"))
+                .unwrap_or_else(|_| pattern.to_string())
+        });
+        let mut hosts = self
+            .inventory
+            .select(&pattern)
+            .map_err(|e| format!("hosts pattern '{pattern}': {e}"))?;
+        if let Some(limit) = &self.opts.limit {
+            hosts = self
+                .inventory
+                .limit(hosts, limit)
+                .map_err(|e| format!("--limit '{limit}': {e}"))?;
+        }
+        Ok(hosts)
+    }
+
+    async fn run_play(self: &Arc<Self>, play: &Play) -> Result<(), String> {
+        let selected = self.select_hosts(&play.hosts)?;
+        let hosts: Vec<String> = selected
+            .into_iter()
+            .filter(|h| {
+                let st = self.host_state(h);
+                let st = st.lock().expect("host lock");
+                !st.unreachable && !st.failed
+            })
+            .collect();
+        self.events.emit(Event::PlayStart {
+            name: play.name.clone(),
+            hosts: hosts.clone(),
+        });
+        if hosts.is_empty() {
+            return Ok(());
+        }
+        let (role_defaults, role_vars) = collect_role_vars(play);
+        let handlers = flatten_handlers(&play.handlers);
+        let mut remaining = hosts.clone();
+        let mut serial = play.serial.iter();
+        let mut last = Serial::Count(hosts.len());
+        while !remaining.is_empty() {
+            if self.is_interrupted() {
+                break;
+            }
+            let size = match serial.next() {
+                Some(s) => {
+                    last = s.clone();
+                    s.clone()
+                }
+                None => last.clone(),
+            };
+            let n = match size {
+                Serial::Count(n) => n,
+                Serial::Percent(p) => ((hosts.len() as f64) * p / 100.0).floor() as usize,
+            }
+            .max(1)
+            .min(remaining.len());
+            let batch: Vec<String> = remaining.drain(..n).collect();
+            let ctx = Arc::new(PlayCtx {
+                play: play.clone(),
+                play_vars: Arc::new(play.vars.clone()),
+                role_defaults: role_defaults.clone(),
+                role_vars: role_vars.clone(),
+                play_hosts: hosts.clone(),
+                lockstep: (play.strategy == Strategy::Linear).then(|| Lockstep::new(&batch)),
+                batch: batch.clone(),
+                forks: tokio::sync::Semaphore::new(self.opts.forks.max(1)),
+                abort: AtomicBool::new(false),
+                handlers: handlers.clone(),
+                run_once: Mutex::new(HashMap::new()),
+            });
+            let mut joins = tokio::task::JoinSet::new();
+            for h in &batch {
+                let exec = self.clone();
+                let ctx = ctx.clone();
+                let h = h.clone();
+                joins.spawn(async move { exec.run_host(&ctx, &h).await });
+            }
+            while let Some(r) = joins.join_next().await {
+                if let Err(e) = r {
+                    self.events.emit(Event::Warning {
+                        host: None,
+                        message: format!("internal error in a host task: {e}"),
+                    });
+                }
+            }
+            let all_failed = batch.iter().all(|h| {
+                let st = self.host_state(h);
+                let st = st.lock().expect("host lock");
+                st.failed || st.unreachable
+            });
+            if ctx.abort.load(Ordering::SeqCst) || all_failed {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every role applied in a play, depth first, dependencies before dependants.
+fn play_roles(play: &Play) -> Vec<Arc<Role>> {
+    fn walk(nodes: &[TaskNode], out: &mut Vec<Arc<Role>>) {
+        for n in nodes {
+            match n {
+                TaskNode::Block(b) => {
+                    if let Some(r) = &b.role {
+                        for dep in &r.dependencies {
+                            walk_use(dep, out);
+                        }
+                        push_role(r, out);
+                    }
+                    walk(&b.block, out);
+                    walk(&b.rescue, out);
+                    walk(&b.always, out);
+                }
+                TaskNode::Include(inc) => {
+                    if let crate::playbook::IncludeKind::Role(u) = &inc.kind {
+                        walk_use(u, out);
+                    }
+                }
+                TaskNode::Task(_) => {}
+            }
+        }
+    }
+    fn push_role(r: &Arc<Role>, out: &mut Vec<Arc<Role>>) {
+        if !out.iter().any(|x| x.path == r.path) {
+            out.push(r.clone());
+        }
+    }
+    fn walk_use(u: &crate::playbook::RoleUse, out: &mut Vec<Arc<Role>>) {
+        for dep in &u.role.dependencies {
+            walk_use(dep, out);
+        }
+        push_role(&u.role, out);
+        walk(&u.role.tasks, out);
+    }
+    let mut out = Vec::new();
+    walk(&play.pre_tasks, &mut out);
+    for u in &play.roles {
+        walk_use(u, &mut out);
+    }
+    walk(&play.tasks, &mut out);
+    walk(&play.post_tasks, &mut out);
+    out
+}
+
+/// Role defaults and role vars of every role of the play, merged in order (Ansible exposes
+/// them play-wide; the task's own role is layered on top again in `task.rs`).
+fn collect_role_vars(play: &Play) -> (Arc<Vars>, Arc<Vars>) {
+    let mut defaults = Vars::new();
+    let mut vars = Vars::new();
+    for r in play_roles(play) {
+        defaults.extend(r.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(r.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    (Arc::new(defaults), Arc::new(vars))
+}
+
+/// Handlers as a flat list of tasks, in definition order.
+fn flatten_handlers(nodes: &[TaskNode]) -> Vec<Arc<crate::playbook::Task>> {
+    let mut out = Vec::new();
+    for n in nodes {
+        match n {
+            TaskNode::Task(t) => out.push(t.clone()),
+            TaskNode::Block(b) => {
+                out.extend(flatten_handlers(&b.block));
+                out.extend(flatten_handlers(&b.rescue));
+                out.extend(flatten_handlers(&b.always));
+            }
+            TaskNode::Include(_) => {}
+        }
+    }
+    out
+}
+
+/// Builds the `hostvars` value: every known host's variables, rendered lazily on access.
+pub(crate) fn json_vars(v: &Vars) -> serde_json::Value {
+    serde_json::Value::Object(
+        v.iter()
+            .map(|(k, v)| (k.clone(), crate::template::value_to_json(v)))
+            .collect(),
+    )
+}
+
+/// A map value from `(key, value)` pairs.
+pub(crate) fn map_value<I: IntoIterator<Item = (String, Value)>>(items: I) -> Value {
+    Value::from(
+        items
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), v))
+            .collect::<indexmap::IndexMap<Value, Value>>(),
+    )
+}

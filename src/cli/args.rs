@@ -1,0 +1,162 @@
+//! Command-line definitions (clap). Flag names follow `ansible-playbook` where they exist.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::report::ColorChoice;
+
+/// shipshape: run Ansible playbooks over SSH, fast, with check mode and diffs.
+#[derive(Parser, Debug)]
+#[command(name = "shipshape", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run playbooks against the inventory (like ansible-playbook).
+    Playbook(PlaybookArgs),
+    /// Show what would change (check + diff); exit 0 = no drift, 2 = drift, 1 = error.
+    Plan(PlaybookArgs),
+    /// Show the inventory (like ansible-inventory).
+    Inventory(InventoryArgs),
+    /// Document modules (like ansible-doc).
+    Doc(DocArgs),
+}
+
+/// Output format on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Ansible-like text for people.
+    Human,
+    /// One JSON event per line.
+    Jsonl,
+}
+
+/// Host key checking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HostKeyChecking {
+    /// Refuse unknown and changed keys (default).
+    Strict,
+    /// Record unknown keys in known_hosts; refuse changed keys.
+    AcceptNew,
+    /// Do not check host keys (unsafe; never use on the internet).
+    Off,
+}
+
+/// Options of `playbook` and `plan`.
+#[derive(Args, Debug, Clone)]
+pub struct PlaybookArgs {
+    /// Playbook files to run, in order.
+    #[arg(required = true, value_name = "PLAYBOOK")]
+    pub playbooks: Vec<PathBuf>,
+    /// Inventory file, directory, script or comma-separated host list (repeatable).
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    pub inventory: Vec<String>,
+    /// Limit to hosts matching this pattern (or @file).
+    #[arg(short = 'l', long = "limit", value_name = "SUBSET")]
+    pub limit: Option<String>,
+    /// Only run tasks with these tags (comma-separated, repeatable).
+    #[arg(short = 't', long = "tags", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip tasks with these tags (comma-separated, repeatable).
+    #[arg(long = "skip-tags", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+    /// Extra variables: key=value pairs, JSON/YAML, or @file (repeatable).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Hosts worked on in parallel.
+    #[arg(short = 'f', long = "forks", default_value_t = 50)]
+    pub forks: usize,
+    /// Check mode: change nothing, report what would change.
+    #[arg(short = 'C', long = "check")]
+    pub check: bool,
+    /// Show diffs of what changes.
+    #[arg(short = 'D', long = "diff")]
+    pub diff: bool,
+    /// Become (sudo) for every task.
+    #[arg(short = 'b', long = "become")]
+    pub become_: bool,
+    /// User to become (default root).
+    #[arg(long = "become-user")]
+    pub become_user: Option<String>,
+    /// Ask for the sudo password (or set SHIPSHAPE_BECOME_PASSWORD).
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub ask_become_pass: bool,
+    /// Connect as this user.
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// SSH private key file.
+    #[arg(long = "private-key", alias = "key-file")]
+    pub private_key: Option<PathBuf>,
+    /// Connection timeout in seconds.
+    #[arg(short = 'T', long = "timeout", default_value_t = 10)]
+    pub timeout: u64,
+    /// Host key checking policy.
+    #[arg(long = "host-key-checking", value_enum, default_value_t = HostKeyChecking::Strict)]
+    pub host_key_checking: HostKeyChecking,
+    /// known_hosts file (repeatable; default ~/.ssh/known_hosts).
+    #[arg(long = "known-hosts", value_name = "FILE")]
+    pub known_hosts: Vec<PathBuf>,
+    /// Run notified handlers even when a host fails.
+    #[arg(long = "force-handlers")]
+    pub force_handlers: bool,
+    /// Extra role directories (':'-separated, repeatable).
+    #[arg(long = "roles-path", value_delimiter = ':')]
+    pub roles_path: Vec<PathBuf>,
+    /// List the hosts each play would run on, and stop.
+    #[arg(long = "list-hosts")]
+    pub list_hosts: bool,
+    /// List the tasks that would run, and stop.
+    #[arg(long = "list-tasks")]
+    pub list_tasks: bool,
+    /// List the tags, and stop.
+    #[arg(long = "list-tags")]
+    pub list_tags: bool,
+    /// Check the playbook's syntax and arguments, and stop.
+    #[arg(long = "syntax-check")]
+    pub syntax_check: bool,
+    /// Output format on stdout.
+    #[arg(long = "output", value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Colours.
+    #[arg(long = "color", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// More output (-v shows results, -vvv commands).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Options of `inventory`.
+#[derive(Args, Debug)]
+pub struct InventoryArgs {
+    /// Inventory sources (repeatable).
+    #[arg(short = 'i', long = "inventory", required = true)]
+    pub inventory: Vec<String>,
+    /// Print the whole inventory as JSON.
+    #[arg(long, conflicts_with_all = ["graph", "host"])]
+    pub list: bool,
+    /// Print the group tree.
+    #[arg(long, conflicts_with = "host")]
+    pub graph: bool,
+    /// Print one host's variables as JSON.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Limit to hosts matching this pattern.
+    #[arg(short = 'l', long = "limit")]
+    pub limit: Option<String>,
+}
+
+/// Options of `doc`.
+#[derive(Args, Debug)]
+pub struct DocArgs {
+    /// List the modules.
+    #[arg(short = 'l', long)]
+    pub list: bool,
+    /// The module to document.
+    pub module: Option<String>,
+}

@@ -1,0 +1,379 @@
+//! The command line: parses arguments, loads inventory and playbooks, validates them before
+//! any connection, runs them, and maps every outcome to an exit code.
+
+mod args;
+mod extra_vars;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::Parser;
+
+pub use args::{Cli, Command, DocArgs, HostKeyChecking, InventoryArgs, OutputFormat, PlaybookArgs};
+
+use crate::core::Secret;
+use crate::executor::{EventSink, Executor, RunOptions, TagFilter};
+use crate::inventory::Inventory;
+use crate::playbook::{Loader, Playbook};
+use crate::report::{
+    ExitCode, Fanout, HumanOptions, HumanReporter, JsonlReporter, exit_code, plan_exit,
+};
+use crate::transport::HostKeyPolicy;
+
+/// An error that ends the program with a specific exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: i32,
+    /// Message for stderr.
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: ExitCode, message: impl Into<String>) -> Self {
+        Failure {
+            code: code as i32,
+            message: message.into(),
+        }
+    }
+}
+
+/// Runs the program with the process arguments; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => ExitCode::BadOptions as i32,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::Error as i32;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("ERROR: {}", f.message);
+            f.code
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<i32, Failure> {
+    match cli.command {
+        Command::Playbook(a) => run_playbooks(a, false).await,
+        Command::Plan(a) => run_playbooks(a, true).await,
+        Command::Inventory(a) => inventory_command(a),
+        Command::Doc(a) => doc_command(a),
+    }
+}
+
+fn load_inventory(sources: &[String]) -> Result<Inventory, Failure> {
+    let paths: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
+    Inventory::load(&paths).map_err(|e| Failure::new(ExitCode::Parse, e.to_string()))
+}
+
+fn inventory_command(a: InventoryArgs) -> Result<i32, Failure> {
+    let inv = load_inventory(&a.inventory)?;
+    if let Some(host) = &a.host {
+        let json = inv.host_json(host).ok_or_else(|| {
+            Failure::new(ExitCode::BadOptions, format!("host '{host}' is not in the inventory"))
+        })?;
+        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+    } else if a.graph {
+        print!("{}", inv.graph());
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&inv.to_list_json()).unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
+
+fn doc_command(a: DocArgs) -> Result<i32, Failure> {
+    let names = crate::compile::all_module_names();
+    match (&a.module, a.list) {
+        (Some(m), _) => {
+            let name = crate::playbook::canonical_module(m);
+            let spec = crate::compile::module_spec(name).ok_or_else(|| {
+                Failure::new(ExitCode::BadOptions, format!("unknown module '{m}'"))
+            })?;
+            println!("> {}\n\n  {}\n\nOPTIONS (= is mandatory):\n", spec.name, spec.doc);
+            for p in spec.params {
+                let mark = if p.required { "=" } else { "-" };
+                let aliases = if p.aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (aliases: {})", p.aliases.join(", "))
+                };
+                let choices = if p.choices.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [choices: {}]", p.choices.join(", "))
+                };
+                println!("{mark} {}{aliases}: {:?}{choices}\n    {}\n", p.name, p.kind, p.doc);
+            }
+        }
+        (None, _) => {
+            for n in names {
+                let doc = crate::compile::module_spec(n).map(|s| s.doc).unwrap_or_default();
+                println!("{n:<24} {doc}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn read_become_password(a: &PlaybookArgs) -> Result<Option<Secret>, Failure> {
+    if let Ok(p) = std::env::var("SHIPSHAPE_BECOME_PASSWORD") {
+        return Ok(Some(Secret::new(p)));
+    }
+    if !a.ask_become_pass {
+        return Ok(None);
+    }
+    prompt_password("BECOME password: ")
+        .map(|p| Some(Secret::new(p)))
+        .map_err(|e| Failure::new(ExitCode::BadOptions, format!("-K: cannot read the password: {e}")))
+}
+
+/// Reads a line from the terminal with echo off.
+fn prompt_password(prompt: &str) -> std::io::Result<String> {
+    use std::io::{BufRead, Write};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
+    // SAFETY: termios calls on a valid, open terminal descriptor owned by `tty`.
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    let have_term = unsafe { libc::tcgetattr(fd, &mut term) } == 0;
+    let saved = term;
+    if have_term {
+        term.c_lflag &= !libc::ECHO;
+        // SAFETY: as above.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
+    }
+    let mut w = &tty;
+    let _ = write!(w, "{prompt}");
+    let _ = w.flush();
+    let mut line = String::new();
+    let r = std::io::BufReader::new(&tty).read_line(&mut line);
+    if have_term {
+        // SAFETY: restores the saved settings on the same descriptor.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    let _ = writeln!(w);
+    r?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn run_options(a: &PlaybookArgs, plan: bool) -> Result<RunOptions, Failure> {
+    let extra_vars = extra_vars::parse_all(&a.extra_vars)
+        .map_err(|e| Failure::new(ExitCode::BadOptions, e))?;
+    let known_hosts = if a.known_hosts.is_empty() {
+        std::env::var_os("HOME")
+            .map(|h| vec![PathBuf::from(h).join(".ssh").join("known_hosts")])
+            .unwrap_or_default()
+    } else {
+        a.known_hosts.clone()
+    };
+    Ok(RunOptions {
+        check: a.check || plan,
+        diff: a.diff || plan,
+        forks: a.forks.max(1),
+        tags: TagFilter {
+            only: a.tags.clone(),
+            skip: a.skip_tags.clone(),
+        },
+        limit: a.limit.clone(),
+        extra_vars,
+        become_: a.become_,
+        become_user: a.become_user.clone(),
+        become_password: read_become_password(a)?,
+        remote_user: a.user.clone(),
+        private_key: a.private_key.clone(),
+        connect_timeout: Duration::from_secs(a.timeout.max(1)),
+        known_hosts,
+        host_key_policy: match a.host_key_checking {
+            HostKeyChecking::Strict => HostKeyPolicy::Strict,
+            HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
+            HostKeyChecking::Off => HostKeyPolicy::Off,
+        },
+        force_handlers: a.force_handlers,
+        verbosity: a.verbose,
+        roles_path: a.roles_path.clone(),
+    })
+}
+
+/// Loads and validates every playbook; all problems are reported at once.
+fn load_playbooks(a: &PlaybookArgs, opts: &RunOptions) -> Result<Vec<(Playbook, Arc<Loader>)>, Failure> {
+    let mut out = Vec::new();
+    let mut messages = Vec::new();
+    for path in &a.playbooks {
+        if !path.is_file() {
+            return Err(Failure::new(
+                ExitCode::Parse,
+                format!("the playbook {} could not be found", path.display()),
+            ));
+        }
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let loader = Arc::new(Loader::new(&dir, opts.roles_path.clone()));
+        match loader.load_playbook(path) {
+            Ok(pb) => {
+                if let Err(errors) = crate::compile::validate(&pb) {
+                    messages.extend(errors.iter().map(|e| e.to_string()));
+                }
+                out.push((pb, loader));
+            }
+            Err(e) => messages.push(e.to_string()),
+        }
+    }
+    if !messages.is_empty() {
+        return Err(Failure::new(ExitCode::Parse, messages.join("\n")));
+    }
+    Ok(out)
+}
+
+async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
+    let opts = run_options(&a, plan)?;
+    let plan_error = |f: Failure| {
+        if plan {
+            Failure {
+                code: plan_exit::ERROR,
+                message: f.message,
+            }
+        } else {
+            f
+        }
+    };
+    let mut inventory = load_inventory(&a.inventory).map_err(plan_error)?;
+    let playbooks = load_playbooks(&a, &opts).map_err(plan_error)?;
+    for (pb, _) in &playbooks {
+        inventory
+            .add_playbook_vars_dir(&pb.dir)
+            .map_err(|e| plan_error(Failure::new(ExitCode::Parse, e.to_string())))?;
+    }
+    if a.syntax_check {
+        for (pb, _) in &playbooks {
+            println!("\nplaybook: {}", pb.path.display());
+        }
+        return Ok(0);
+    }
+    if a.list_tasks {
+        for (pb, _) in &playbooks {
+            print!("{}", crate::compile::list_tasks(pb, &opts.tags));
+        }
+        return Ok(0);
+    }
+    if a.list_tags {
+        for (pb, _) in &playbooks {
+            print!("{}", crate::compile::list_tags(pb));
+        }
+        return Ok(0);
+    }
+    let inventory = Arc::new(inventory);
+    if a.list_hosts {
+        for (pb, loader) in &playbooks {
+            let exec = Executor::new(
+                inventory.clone(),
+                opts.clone(),
+                EventSink::new(Box::new(Fanout::default())),
+                loader.clone(),
+                pb.dir.clone(),
+                Arc::new(AtomicBool::new(false)),
+            );
+            println!("\nplaybook: {}", pb.path.display());
+            for play in &pb.plays {
+                let hosts = exec
+                    .select_hosts(&play.hosts)
+                    .map_err(|e| Failure::new(ExitCode::Error, e))?;
+                println!("\n  play ({}): {}  HOST COUNT: {}", play.hosts, play.name, hosts.len());
+                for h in hosts {
+                    println!("    {h}");
+                }
+            }
+        }
+        return Ok(0);
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    spawn_signal_handler(interrupted.clone());
+    let stdout_tty = std::io::stdout().is_terminal();
+    let mut last = None;
+    let mut all_stats = Vec::new();
+    for (pb, loader) in &playbooks {
+        let mut fan = Fanout::default();
+        match a.output {
+            OutputFormat::Human => fan.push(Box::new(HumanReporter::new(
+                std::io::stdout(),
+                HumanOptions {
+                    diff: opts.diff,
+                    verbosity: opts.verbosity,
+                    color: a.color.enabled(stdout_tty),
+                    progress: stdout_tty && std::env::var_os("CI").is_none(),
+                    check: opts.check,
+                },
+            ))),
+            OutputFormat::Jsonl => fan.push(Box::new(JsonlReporter::new(std::io::stdout()))),
+        }
+        let exec = Executor::new(
+            inventory.clone(),
+            opts.clone(),
+            EventSink::new(Box::new(fan)),
+            loader.clone(),
+            pb.dir.clone(),
+            interrupted.clone(),
+        );
+        let summary = exec.run(pb).await;
+        let code = exit_code(&summary.stats, summary.interrupted);
+        all_stats.extend(summary.stats.clone());
+        last = Some((code, summary));
+        if code != ExitCode::Ok {
+            break;
+        }
+    }
+    let Some((code, _)) = last else { return Ok(0) };
+    if plan {
+        return Ok(match code {
+            ExitCode::Ok if all_stats.iter().any(|(_, s)| s.changed > 0) => plan_exit::DRIFT,
+            ExitCode::Ok => plan_exit::NO_DRIFT,
+            _ => plan_exit::ERROR,
+        });
+    }
+    Ok(code as i32)
+}
+
+/// First Ctrl-C/SIGTERM: stop starting tasks and finish cleanly. Second: exit at once.
+fn spawn_signal_handler(flag: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if flag.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted twice: exiting now");
+                std::process::exit(ExitCode::Interrupted as i32);
+            }
+            eprintln!("\ninterrupted: finishing running tasks (press Ctrl-C again to exit now)");
+        }
+    });
+}

@@ -1,0 +1,1052 @@
+//! Runs one task on one host: variable layers, `when`, loops, argument templating, the module's
+//! plan and (outside check mode) its steps, `changed_when`/`failed_when`/`until`, `register`,
+//! `notify`, and the result event.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use minijinja::Value;
+use serde_json::{Map, Value as Json, json};
+
+use crate::core::{
+    Become, Controller, Diff, ModuleError, Plan, ResultMap, Secret, TaskCtx, Vars,
+};
+use crate::playbook::{Cond, Loop, Task};
+use crate::report::Status;
+use crate::template::{Scope, Templar, is_truthy, value_to_json};
+
+use super::host::Flow;
+use super::inherit::Inherited;
+use super::lockstep::Position;
+use super::{Executor, PlayCtx, map_value};
+
+/// What is being run: a playbook task or the implicit fact gathering.
+#[derive(Clone)]
+pub(crate) enum TaskKind {
+    /// A task or handler.
+    Task(Arc<Task>),
+    /// "Gathering Facts".
+    Facts,
+}
+
+/// The result of one task (or item) before it is reported.
+#[derive(Clone, Debug)]
+pub(crate) struct Outcome {
+    pub status: Status,
+    pub msg: Option<String>,
+    pub diffs: Vec<Diff>,
+    pub result: ResultMap,
+    pub assumed: bool,
+}
+
+/// A `run_once` result shared with the other hosts.
+pub(crate) type SharedOutcome = Outcome;
+
+const NO_LOG_MSG: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+impl Outcome {
+    pub fn ok(result: ResultMap) -> Self {
+        Outcome {
+            status: Status::Ok,
+            msg: None,
+            diffs: Vec::new(),
+            result,
+            assumed: false,
+        }
+    }
+    pub fn failed(msg: impl Into<String>) -> Self {
+        let msg = msg.into();
+        let mut result = ResultMap::new();
+        result.insert("failed".into(), json!(true));
+        result.insert("msg".into(), json!(msg.clone()));
+        Outcome {
+            status: Status::Failed,
+            msg: Some(msg),
+            diffs: Vec::new(),
+            result,
+            assumed: false,
+        }
+    }
+    fn skipped(msg: impl Into<String>) -> Self {
+        let msg = msg.into();
+        let mut result = ResultMap::new();
+        result.insert("skipped".into(), json!(true));
+        result.insert("changed".into(), json!(false));
+        result.insert("skip_reason".into(), json!(msg.clone()));
+        Outcome {
+            status: Status::Skipped,
+            msg: Some(msg),
+            diffs: Vec::new(),
+            result,
+            assumed: false,
+        }
+    }
+    fn unreachable(msg: String) -> Self {
+        let mut result = ResultMap::new();
+        result.insert("unreachable".into(), json!(true));
+        result.insert("msg".into(), json!(msg.clone()));
+        Outcome {
+            status: Status::Unreachable,
+            msg: Some(msg),
+            diffs: Vec::new(),
+            result,
+            assumed: false,
+        }
+    }
+    fn finalize_result(&mut self) {
+        let changed = self.status == Status::Changed;
+        let failed = matches!(self.status, Status::Failed | Status::Ignored);
+        self.result.insert("changed".into(), json!(changed));
+        if failed {
+            self.result.insert("failed".into(), json!(true));
+        } else {
+            self.result.remove("failed");
+            self.result.insert("failed".into(), json!(false));
+        }
+        if self.status == Status::Skipped {
+            self.result.insert("skipped".into(), json!(true));
+        }
+    }
+    fn redact(&mut self) {
+        self.result = Map::from_iter([
+            ("censored".to_string(), json!(NO_LOG_MSG)),
+            ("changed".to_string(), json!(self.status == Status::Changed)),
+        ]);
+        if self.msg.is_some() {
+            self.msg = Some(NO_LOG_MSG.into());
+        }
+        self.diffs.clear();
+    }
+}
+
+/// Modules that run commands: in check mode they are skipped unless `creates`/`removes`
+/// decided (Ansible's behaviour).
+const COMMAND_MODULES: &[&str] = &["command", "shell", "raw", "script"];
+
+/// Controller-side services for one task: `src` lookup and template rendering.
+struct TaskController<'a> {
+    templar: &'a Templar,
+    scope: &'a Scope,
+    role_path: Option<PathBuf>,
+    playbook_dir: &'a Path,
+}
+
+impl Controller for TaskController<'_> {
+    fn find_file(&self, kind: &str, name: &str) -> Result<PathBuf, ModuleError> {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            return if p.exists() {
+                Ok(p.to_path_buf())
+            } else {
+                Err(ModuleError::Args(format!("could not find src '{name}'")))
+            };
+        }
+        let mut candidates = Vec::new();
+        if let Some(r) = &self.role_path {
+            candidates.push(r.join(kind).join(name));
+            candidates.push(r.join(name));
+            candidates.push(r.join("tasks").join(name));
+        }
+        candidates.push(self.playbook_dir.join(kind).join(name));
+        candidates.push(self.playbook_dir.join(name));
+        candidates
+            .iter()
+            .find(|c| c.exists())
+            .cloned()
+            .ok_or_else(|| {
+                ModuleError::Args(format!(
+                    "could not find src '{name}' (searched {})",
+                    candidates
+                        .iter()
+                        .map(|c| c.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    fn render_template(&self, path: &Path) -> Result<String, ModuleError> {
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ModuleError::Args(format!("cannot read template {}: {e}", path.display())))?;
+        let mut layer = Vars::new();
+        let dir = path.parent().unwrap_or(Path::new("."));
+        layer.insert("template_path".into(), Value::from(path.display().to_string()));
+        layer.insert("template_fullpath".into(), Value::from(path.display().to_string()));
+        layer.insert(
+            "template_destpath".into(),
+            Value::from(path.display().to_string()),
+        );
+        layer.insert("template_host".into(), Value::from(hostname()));
+        layer.insert("ansible_managed".into(), Value::from("Ansible managed"));
+        layer.insert(
+            "__template_search".into(),
+            Value::from(vec![Value::from(dir.display().to_string())]),
+        );
+        let scope = self.scope.with_layer(Arc::new(layer));
+        self.templar
+            .render_template_file(&source, &path.display().to_string(), &scope)
+            .map_err(|e| ModuleError::Args(format!("template {}: {e}", path.display())))
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn json_obj(v: Json) -> ResultMap {
+    match v {
+        Json::Object(m) => m,
+        other => Map::from_iter([("value".to_string(), other)]),
+    }
+}
+
+impl Executor {
+    /// The variable scope of a task on a host, lowest precedence first.
+    pub(crate) fn scope_for(
+        &self,
+        ctx: &PlayCtx,
+        host: &str,
+        inh: &Inherited,
+        task: Option<&Task>,
+        extra: &[Arc<Vars>],
+    ) -> Scope {
+        let (inv, facts, vars, include_vars, vars_files) = {
+            let st = self.host_state(host);
+            let st = st.lock().expect("host lock");
+            (
+                st.inv_vars.clone(),
+                st.facts.clone(),
+                st.vars.clone(),
+                st.include_vars.clone(),
+                st.vars_files.clone(),
+            )
+        };
+        let mut layers: Vec<Arc<Vars>> = Vec::with_capacity(16);
+        layers.push(ctx.role_defaults.clone());
+        if let Some(r) = &inh.role {
+            layers.push(Arc::new(r.defaults.clone()));
+        }
+        layers.push(inv);
+        layers.push(facts);
+        layers.push(ctx.play_vars.clone());
+        layers.push(vars_files);
+        layers.push(ctx.role_vars.clone());
+        if let Some(r) = &inh.role {
+            layers.push(Arc::new(r.vars.clone()));
+        }
+        layers.extend(inh.block_vars.iter().cloned());
+        if let Some(t) = task
+            && !t.common.vars.is_empty()
+        {
+            layers.push(Arc::new(t.common.vars.clone()));
+        }
+        layers.push(include_vars);
+        layers.push(vars);
+        layers.extend(inh.include_params.iter().cloned());
+        layers.extend(extra.iter().cloned());
+        layers.push(Arc::new(self.opts.extra_vars.clone()));
+        layers.push(Arc::new(self.magic_vars(ctx, host, inh)));
+        Scope::new(layers)
+    }
+
+    /// Loads the play's `vars_files` for a host (paths may use its variables).
+    pub(crate) fn load_vars_files(&self, ctx: &PlayCtx, host: &str) -> Result<Arc<Vars>, String> {
+        if ctx.play.vars_files.is_empty() {
+            return Ok(Arc::new(Vars::new()));
+        }
+        let inv = self.host_state(host).lock().expect("host lock").inv_vars.clone();
+        let scope = Scope::new(vec![
+            inv,
+            ctx.play_vars.clone(),
+            Arc::new(self.opts.extra_vars.clone()),
+            Arc::new(self.magic_vars(ctx, host, &Inherited::default())),
+        ]);
+        let mut out = Vars::new();
+        for (file, loc) in &ctx.play.vars_files {
+            let name = self
+                .templar
+                .render_str(file, &scope)
+                .map(|v| v.to_string())
+                .map_err(|e| format!("{loc}: vars_files entry '{file}': {e}"))?;
+            let path = self.playbook_dir.join(&name);
+            let node = crate::playbook::read_yaml(&path, Some(loc)).map_err(|e| e.to_string())?;
+            out.extend(crate::playbook::node_to_vars(&node, "a vars file").map_err(|e| e.to_string())?);
+        }
+        Ok(Arc::new(out))
+    }
+
+    fn magic_vars(&self, ctx: &PlayCtx, host: &str, inh: &Inherited) -> Vars {
+        let mut m = Vars::new();
+        m.insert("inventory_hostname".into(), Value::from(host));
+        m.insert(
+            "inventory_hostname_short".into(),
+            Value::from(host.split('.').next().unwrap_or(host)),
+        );
+        m.insert(
+            "group_names".into(),
+            Value::from(self.inventory.group_names(host)),
+        );
+        m.insert("groups".into(), self.groups_value());
+        m.insert("hostvars".into(), self.hostvars_value(ctx));
+        let play_hosts = Value::from(ctx.play_hosts.clone());
+        m.insert("play_hosts".into(), play_hosts.clone());
+        m.insert("ansible_play_hosts".into(), play_hosts.clone());
+        m.insert("ansible_play_hosts_all".into(), play_hosts);
+        m.insert("ansible_play_batch".into(), Value::from(ctx.batch.clone()));
+        m.insert("ansible_play_name".into(), Value::from(ctx.play.name.clone()));
+        m.insert(
+            "playbook_dir".into(),
+            Value::from(self.playbook_dir.display().to_string()),
+        );
+        m.insert("ansible_check_mode".into(), Value::from(self.opts.check));
+        m.insert("ansible_diff_mode".into(), Value::from(self.opts.diff));
+        m.insert("ansible_forks".into(), Value::from(self.opts.forks));
+        m.insert(
+            "ansible_run_tags".into(),
+            Value::from(if self.opts.tags.only.is_empty() {
+                vec!["all".to_string()]
+            } else {
+                self.opts.tags.only.clone()
+            }),
+        );
+        m.insert(
+            "ansible_skip_tags".into(),
+            Value::from(self.opts.tags.skip.clone()),
+        );
+        m.insert(
+            "ansible_version".into(),
+            map_value([
+                ("full".to_string(), Value::from("2.17.0")),
+                ("major".to_string(), Value::from(2)),
+                ("minor".to_string(), Value::from(17)),
+                ("revision".to_string(), Value::from(0)),
+                ("string".to_string(), Value::from("2.17.0")),
+            ]),
+        );
+        let mut search = Vec::new();
+        if let Some(r) = &inh.role {
+            m.insert("role_name".into(), Value::from(r.name.clone()));
+            m.insert("role_path".into(), Value::from(r.path.display().to_string()));
+            search.push(Value::from(r.path.join("files").display().to_string()));
+            search.push(Value::from(r.path.join("templates").display().to_string()));
+            search.push(Value::from(r.path.display().to_string()));
+        }
+        search.push(Value::from(
+            self.playbook_dir.join("files").display().to_string(),
+        ));
+        search.push(Value::from(self.playbook_dir.display().to_string()));
+        m.insert("__file_search".into(), Value::from(search));
+        m
+    }
+
+    pub(crate) fn groups_value(&self) -> Value {
+        self.groups
+            .get_or_init(|| {
+                map_value(
+                    self.inventory
+                        .groups_map()
+                        .into_iter()
+                        .map(|(g, hosts)| (g, Value::from(hosts))),
+                )
+            })
+            .clone()
+    }
+
+    /// `hostvars`: every host's variables, built lazily when read.
+    fn hostvars_value(&self, _ctx: &PlayCtx) -> Value {
+        Value::from_object(super::hostvars::HostVars {
+            exec: self.me.clone(),
+        })
+    }
+
+    pub(crate) fn eval_conditions(&self, conds: &[Cond], scope: &Scope) -> Result<bool, String> {
+        for c in conds {
+            match self.templar.eval_bool(&c.expr, scope) {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(e) => {
+                    return Err(format!(
+                        "{}: the condition '{}' could not be evaluated: {e}",
+                        c.loc, c.expr
+                    ));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Renders a loop and returns each item with the variable layer it brings.
+    pub(crate) fn loop_items(&self, l: &Loop, scope: &Scope) -> Result<Vec<(Value, Vars)>, String> {
+        let rendered = self
+            .templar
+            .render_value(&l.items, scope)
+            .map_err(|e| format!("loop: {e}"))?;
+        let items = super::loops::expand(l.style, &rendered)?;
+        let n = items.len();
+        Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let mut layer = Vars::new();
+                layer.insert(l.loop_var.clone(), item.clone());
+                if let Some(iv) = &l.index_var {
+                    layer.insert(iv.clone(), Value::from(i));
+                }
+                layer.insert(
+                    "ansible_loop".into(),
+                    map_value([
+                        ("index".to_string(), Value::from(i + 1)),
+                        ("index0".to_string(), Value::from(i)),
+                        ("first".to_string(), Value::from(i == 0)),
+                        ("last".to_string(), Value::from(i + 1 == n)),
+                        ("length".to_string(), Value::from(n)),
+                        ("revindex".to_string(), Value::from(n - i)),
+                        ("revindex0".to_string(), Value::from(n - i - 1)),
+                    ]),
+                );
+                layer.insert("ansible_loop_var".into(), Value::from(l.loop_var.clone()));
+                (item, layer)
+            })
+            .collect())
+    }
+
+    /// Runs one task on one host and reports it.
+    pub(crate) async fn run_task(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        kind: TaskKind,
+        inh: &Inherited,
+        pos: Position,
+        handler: bool,
+    ) -> Flow {
+        let (task, tinh) = match &kind {
+            TaskKind::Task(t) => (Some(t.clone()), inh.with(&t.common)),
+            TaskKind::Facts => (None, inh.clone()),
+        };
+        let (name, loc) = match &task {
+            Some(t) => (t.display_name(), t.loc.to_string()),
+            None => ("Gathering Facts".to_string(), ctx.play.loc.to_string()),
+        };
+        if let Some(t) = &task
+            && !handler
+        {
+            let mut tags = tinh.tags.clone();
+            tags.extend(t.common.tags.iter().cloned());
+            let _ = &tags;
+            if !self.opts.tags.selects(&tinh.tags) {
+                return Flow::Continue;
+            }
+        }
+        if self.should_stop(ctx, host) {
+            return Flow::Stop;
+        }
+        if let Some(ls) = &ctx.lockstep
+            && ls.arrive(host, &pos).await
+        {
+            self.events.emit(crate::report::Event::TaskStart {
+                name: name.clone(),
+                loc: loc.clone(),
+                handler,
+            });
+        }
+        if self.should_stop(ctx, host) {
+            return Flow::Stop;
+        }
+        let started = Instant::now();
+        let _permit = ctx.forks.acquire().await;
+        let no_log = tinh.no_log.unwrap_or(false);
+        let Some(task) = task else {
+            let outcome = self.gather(ctx, host, &tinh).await;
+            return self.finish_task(ctx, host, None, &tinh, &name, &loc, handler, outcome, started);
+        };
+        // run_once: the first host runs it, the others take its result.
+        if tinh.run_once.unwrap_or(false) {
+            let cell = {
+                let mut map = ctx.run_once.lock().expect("run_once lock");
+                map.entry(pos.clone()).or_default().clone()
+            };
+            let outcome = cell
+                .get_or_init(|| async { self.task_outcomes(ctx, host, &task, &tinh, no_log).await })
+                .await
+                .clone();
+            return self.finish_task(ctx, host, Some(&task), &tinh, &name, &loc, handler, outcome, started);
+        }
+        let outcome = self.task_outcomes(ctx, host, &task, &tinh, no_log).await;
+        self.finish_task(ctx, host, Some(&task), &tinh, &name, &loc, handler, outcome, started)
+    }
+
+    /// Runs a task (all loop items) and returns the aggregated outcome; item results are
+    /// reported as they finish.
+    async fn task_outcomes(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        task: &Arc<Task>,
+        inh: &Inherited,
+        no_log: bool,
+    ) -> Outcome {
+        let scope = self.scope_for(ctx, host, inh, Some(task), &[]);
+        let Some(l) = &task.loop_ else {
+            return self.run_item(ctx, host, task, inh, &scope).await;
+        };
+        // `when` on a looped task is evaluated per item (Ansible).
+        let items = match self.loop_items(l, &scope) {
+            Ok(items) => items,
+            Err(msg) => return Outcome::failed(format!("{}: {msg}", task.loc)),
+        };
+        let mut results = Vec::new();
+        let mut any_changed = false;
+        let mut any_failed = false;
+        let mut all_skipped = !items.is_empty();
+        let mut diffs = Vec::new();
+        let mut failed_msg = None;
+        for (i, (item, layer)) in items.into_iter().enumerate() {
+            if i > 0
+                && let Some(p) = l.pause
+            {
+                tokio::time::sleep(Duration::from_secs_f64(p)).await;
+            }
+            let item_scope = self.scope_for(ctx, host, inh, Some(task), &[Arc::new(layer)]);
+            let label = match &l.label {
+                Some(lbl) => self
+                    .templar
+                    .render_str(lbl, &item_scope)
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|_| lbl.clone()),
+                None => display_item(&item),
+            };
+            let mut o = self.run_item(ctx, host, task, inh, &item_scope).await;
+            o.result.insert(l.loop_var.clone(), value_to_json(&item));
+            o.result.insert("ansible_loop_var".into(), json!(l.loop_var));
+            if o.status == Status::Unreachable {
+                return o;
+            }
+            any_changed |= o.status == Status::Changed;
+            all_skipped &= o.status == Status::Skipped;
+            if o.status == Status::Failed {
+                any_failed = true;
+                failed_msg.get_or_insert_with(|| o.msg.clone().unwrap_or_default());
+            }
+            let mut shown = o.clone();
+            if no_log {
+                shown.redact();
+            }
+            diffs.extend(o.diffs.iter().cloned());
+            self.record(ctx, host, &task.display_name(), &task.loc.to_string(), false, shown, Some(if no_log { "(censored)".into() } else { label }), false, None);
+            results.push(Json::Object(o.result));
+        }
+        let mut result = ResultMap::new();
+        result.insert("results".into(), Json::Array(results));
+        result.insert("msg".into(), json!("All items completed"));
+        let status = if any_failed {
+            result.insert("msg".into(), json!("One or more items failed"));
+            Status::Failed
+        } else if all_skipped {
+            Status::Skipped
+        } else if any_changed {
+            Status::Changed
+        } else {
+            Status::Ok
+        };
+        Outcome {
+            status,
+            msg: failed_msg,
+            diffs,
+            result,
+            assumed: false,
+        }
+    }
+
+    /// Decides become for a task from the task, the host's variables and the command line.
+    fn become_for(&self, inh: &Inherited, scope: &Scope) -> Result<Option<Become>, String> {
+        let var = |name: &str| -> Result<Option<Value>, String> {
+            match scope.get_raw(name) {
+                Some(v) => self
+                    .templar
+                    .render_value(&v, scope)
+                    .map(Some)
+                    .map_err(|e| format!("{name}: {e}")),
+                None => Ok(None),
+            }
+        };
+        let enabled = match inh.become_ {
+            Some(b) => b,
+            None => match var("ansible_become")? {
+                Some(v) => is_truthy(&v),
+                None => self.opts.become_,
+            },
+        };
+        if !enabled {
+            return Ok(None);
+        }
+        let user = match &inh.become_user {
+            Some(u) => self
+                .templar
+                .render_str(u, scope)
+                .map(|v| v.to_string())
+                .map_err(|e| format!("become_user: {e}"))?,
+            None => match var("ansible_become_user")? {
+                Some(v) => v.to_string(),
+                None => self
+                    .opts
+                    .become_user
+                    .clone()
+                    .unwrap_or_else(|| "root".into()),
+            },
+        };
+        let password = match &self.opts.become_password {
+            Some(p) => Some(p.clone()),
+            None => match var("ansible_become_password")?.or(var("ansible_become_pass")?) {
+                Some(v) => Some(Secret::new(v.to_string())),
+                None => None,
+            },
+        };
+        Ok(Some(Become { user, password }))
+    }
+
+    /// Renders the task's arguments; `omit` drops a key.
+    fn render_args(&self, task: &Task, scope: &Scope) -> Result<ResultMap, String> {
+        let mut out = ResultMap::new();
+        for (k, v) in &task.args {
+            let rendered = self
+                .templar
+                .render_value(v, scope)
+                .map_err(|e| format!("{}: argument '{k}': {e}", task.loc))?;
+            if crate::template::is_omit(&rendered) {
+                continue;
+            }
+            if k == "__args_template" {
+                match value_to_json(&rendered) {
+                    Json::Object(m) => out.extend(m),
+                    _ => return Err(format!("{}: args must render to a mapping", task.loc)),
+                }
+                continue;
+            }
+            out.insert(k.clone(), strip_omitted(value_to_json(&rendered)));
+        }
+        Ok(out)
+    }
+
+    /// Runs the task once (one loop item), including retries.
+    async fn run_item(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        task: &Arc<Task>,
+        inh: &Inherited,
+        scope: &Scope,
+    ) -> Outcome {
+        match self.eval_conditions(&inh.when, scope) {
+            Ok(true) => {}
+            Ok(false) => {
+                let expr = inh.when.iter().map(|c| c.expr.clone()).collect::<Vec<_>>().join(" and ");
+                let mut o = Outcome::skipped("Conditional result was False");
+                o.result.insert("false_condition".into(), json!(expr));
+                return o;
+            }
+            Err(msg) => return Outcome::failed(msg),
+        }
+        let retries = match &task.retries {
+            Some(v) => match self.templar.render_value(v, scope) {
+                Ok(v) => v.to_string().parse::<u32>().unwrap_or(3),
+                Err(e) => return Outcome::failed(format!("{}: retries: {e}", task.loc)),
+            },
+            None if task.until.is_some() => 3,
+            None => 0,
+        };
+        let delay = match &task.delay {
+            Some(v) => match self.templar.render_value(v, scope) {
+                Ok(v) => v.to_string().parse::<f64>().unwrap_or(5.0),
+                Err(e) => return Outcome::failed(format!("{}: delay: {e}", task.loc)),
+            },
+            None => 5.0,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut o = self.run_module(ctx, host, task, inh, scope).await;
+            if o.status == Status::Unreachable {
+                return o;
+            }
+            if let Err(msg) = self.apply_conditions(task, scope, &mut o) {
+                return Outcome::failed(msg);
+            }
+            let Some(until) = &task.until else { return o };
+            let mut layer = Vars::new();
+            let mut probe = o.clone();
+            probe.finalize_result();
+            let reg = task.register.clone().unwrap_or_else(|| "result".into());
+            layer.insert(reg, crate::template::json_to_value(&Json::Object(probe.result.clone())));
+            let s = scope.with_layer(Arc::new(layer));
+            match self.eval_conditions(until, &s) {
+                Ok(true) => {
+                    o.result.insert("attempts".into(), json!(attempt));
+                    return o;
+                }
+                Ok(false) if attempt <= retries => {
+                    tokio::time::sleep(Duration::from_secs_f64(delay)).await;
+                }
+                Ok(false) => {
+                    let mut f = Outcome::failed(format!(
+                        "the 'until' condition was still false after {attempt} attempts"
+                    ));
+                    f.result.extend(o.result);
+                    f.result.insert("attempts".into(), json!(attempt));
+                    f.result.insert("failed".into(), json!(true));
+                    return f;
+                }
+                Err(msg) => return Outcome::failed(msg),
+            }
+        }
+    }
+
+    /// `changed_when` and `failed_when`, evaluated with the registered result visible.
+    fn apply_conditions(&self, task: &Task, scope: &Scope, o: &mut Outcome) -> Result<(), String> {
+        if task.changed_when.is_none() && task.failed_when.is_none() {
+            return Ok(());
+        }
+        if matches!(o.status, Status::Skipped) {
+            return Ok(());
+        }
+        let mut probe = o.clone();
+        probe.finalize_result();
+        let result_value = crate::template::json_to_value(&Json::Object(probe.result.clone()));
+        let mut layer = Vars::new();
+        if let Some(r) = &task.register {
+            layer.insert(r.clone(), result_value.clone());
+        }
+        // Ansible also exposes the result's own keys (rc, stdout...) to these conditions.
+        for (k, v) in &probe.result {
+            layer
+                .entry(k.clone())
+                .or_insert_with(|| crate::template::json_to_value(v));
+        }
+        let s = scope.with_layer(Arc::new(layer));
+        if let Some(cw) = &task.changed_when
+            && o.status != Status::Failed
+        {
+            let changed = self.eval_conditions(cw, &s)?;
+            o.status = if changed { Status::Changed } else { Status::Ok };
+        }
+        if let Some(fw) = &task.failed_when {
+            let failed = self.eval_conditions_any(fw, &s)?;
+            if failed {
+                o.status = Status::Failed;
+                if o.msg.is_none() {
+                    o.msg = Some("failed_when condition met".into());
+                }
+                o.result.insert("failed_when_result".into(), json!(true));
+            } else if o.status == Status::Failed {
+                o.status = Status::Ok;
+                o.msg = None;
+                o.result.insert("failed_when_result".into(), json!(false));
+            }
+        }
+        Ok(())
+    }
+
+    /// `failed_when` with a list: failed when ANY holds? Ansible ANDs the list; keep Ansible.
+    fn eval_conditions_any(&self, conds: &[Cond], scope: &Scope) -> Result<bool, String> {
+        self.eval_conditions(conds, scope)
+    }
+
+    /// Dispatches to a controller action or a remote module.
+    async fn run_module(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        task: &Arc<Task>,
+        inh: &Inherited,
+        scope: &Scope,
+    ) -> Outcome {
+        let args = match self.render_args(task, scope) {
+            Ok(a) => a,
+            Err(msg) => return Outcome::failed(msg),
+        };
+        if let Some(o) = self.run_action(ctx, host, task, inh, scope, &args).await {
+            return o;
+        }
+        let Some(module) = crate::modules::find(&task.module) else {
+            return Outcome::failed(format!("{}: unknown module '{}'", task.module_loc, task.module));
+        };
+        let become_ = match self.become_for(inh, scope) {
+            Ok(b) => b,
+            Err(msg) => return Outcome::failed(format!("{}: {msg}", task.loc)),
+        };
+        let transport = match self.transport_for(host, inh, scope).await {
+            Ok(t) => t,
+            Err(e) => return Outcome::unreachable(e),
+        };
+        let check = inh.check_mode.unwrap_or(self.opts.check);
+        let diff = inh.diff.unwrap_or(self.opts.diff);
+        let controller = TaskController {
+            templar: &self.templar,
+            scope,
+            role_path: inh.role.as_ref().map(|r| r.path.clone()),
+            playbook_dir: &self.playbook_dir,
+        };
+        let tctx = TaskCtx {
+            transport: transport.as_ref(),
+            become_,
+            check,
+            diff,
+            controller: &controller,
+        };
+        let args = with_environment(args, &inh.environment, &self.templar, scope);
+        let would_change_before = {
+            let st = self.host_state(host);
+            st.lock().expect("host lock").would_change
+        };
+        let plan = match module.plan(&tctx, &args).await {
+            Ok(p) => p,
+            Err(ModuleError::Transport(e)) if e.is_unreachable() => {
+                return Outcome::unreachable(e.to_string());
+            }
+            Err(e) if check && would_change_before => {
+                // An earlier task would have changed this host: this plan cannot be known yet.
+                let mut o = Outcome::ok(ResultMap::new());
+                o.status = Status::Changed;
+                o.assumed = true;
+                o.msg = Some(format!("would change (depends on an earlier change: {e})"));
+                return o;
+            }
+            Err(e) => return module_failure(e),
+        };
+        match plan {
+            Plan::Unchanged { result } => Outcome::ok(result),
+            Plan::Change {
+                diff: diffs,
+                steps,
+                mut result,
+            } => {
+                if check {
+                    if COMMAND_MODULES.contains(&task.module.as_str())
+                        && !args.contains_key("creates")
+                        && !args.contains_key("removes")
+                    {
+                        let mut o = Outcome::skipped("command would have run if not in check mode");
+                        o.result.extend(result);
+                        return o;
+                    }
+                    let st = self.host_state(host);
+                    st.lock().expect("host lock").would_change = true;
+                    return Outcome {
+                        status: Status::Changed,
+                        msg: None,
+                        diffs,
+                        result,
+                        assumed: false,
+                    };
+                }
+                let mut outputs = Vec::with_capacity(steps.len());
+                for step in steps {
+                    let mut req = step.request;
+                    if req.timeout.is_none() {
+                        req.timeout = task.timeout.map(Duration::from_secs);
+                    }
+                    match transport.exec(req).await {
+                        Ok(out) => {
+                            let ok = out.success();
+                            outputs.push(out);
+                            if !ok {
+                                break;
+                            }
+                        }
+                        Err(e) if e.is_unreachable() => return Outcome::unreachable(e.to_string()),
+                        Err(e) => return Outcome::failed(e.to_string()),
+                    }
+                }
+                match module.finish(&mut result, &outputs) {
+                    Ok(()) => Outcome {
+                        status: Status::Changed,
+                        msg: None,
+                        diffs,
+                        result,
+                        assumed: false,
+                    },
+                    Err(e) => {
+                        let mut o = module_failure(e);
+                        o.diffs = diffs;
+                        o
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reports the task result, registers it, notifies handlers, applies the failure policy.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_task(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        task: Option<&Arc<Task>>,
+        inh: &Inherited,
+        name: &str,
+        loc: &str,
+        handler: bool,
+        mut outcome: Outcome,
+        started: Instant,
+    ) -> Flow {
+        let ignore = inh.ignore_errors.unwrap_or(false);
+        if outcome.status == Status::Failed && ignore {
+            outcome.status = Status::Ignored;
+        }
+        if outcome.status == Status::Unreachable && inh.ignore_unreachable.unwrap_or(false) {
+            outcome.status = Status::Ignored;
+        }
+        outcome.finalize_result();
+        if let Some(t) = task {
+            if let Some(reg) = &t.register {
+                let value = crate::template::json_to_value(&Json::Object(outcome.result.clone()));
+                let st = self.host_state(host);
+                let mut st = st.lock().expect("host lock");
+                Arc::make_mut(&mut st.vars).insert(reg.clone(), value);
+            }
+            if outcome.status == Status::Changed && !t.notify.is_empty() {
+                let st = self.host_state(host);
+                let mut st = st.lock().expect("host lock");
+                for n in &t.notify {
+                    if !st.pending_handlers.contains(n) {
+                        st.pending_handlers.push(n.clone());
+                    }
+                }
+            }
+        }
+        let status = outcome.status;
+        if status == Status::Failed {
+            let st = self.host_state(host);
+            st.lock().expect("host lock").last_failure =
+                Some((name.to_string(), Json::Object(outcome.result.clone())));
+        }
+        if inh.no_log.unwrap_or(false) {
+            outcome.redact();
+        }
+        self.record(ctx, host, name, loc, handler, outcome, None, true, Some(started.elapsed()));
+        match status {
+            Status::Unreachable => {
+                let st = self.host_state(host);
+                st.lock().expect("host lock").unreachable = true;
+                Flow::Stop
+            }
+            Status::Failed => {
+                self.mark_failed(ctx, host, inh.any_errors_fatal.unwrap_or(false));
+                Flow::Failed
+            }
+            _ => Flow::Continue,
+        }
+    }
+
+    /// Gathers facts on the host (one remote command).
+    pub(crate) async fn gather(self: &Arc<Self>, ctx: &Arc<PlayCtx>, host: &str, inh: &Inherited) -> Outcome {
+        let scope = self.scope_for(ctx, host, inh, None, &[]);
+        let transport = match self.transport_for(host, inh, &scope).await {
+            Ok(t) => t,
+            Err(e) => return Outcome::unreachable(e),
+        };
+        let out = match transport
+            .exec(crate::core::ExecRequest::new(super::facts::FACTS_SCRIPT))
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.is_unreachable() => return Outcome::unreachable(e.to_string()),
+            Err(e) => return Outcome::failed(e.to_string()),
+        };
+        let facts = super::facts::parse_facts(&out.stdout_str());
+        let mut vars = Vars::new();
+        for (k, v) in &facts {
+            vars.insert(format!("ansible_{k}"), crate::template::json_to_value(v));
+        }
+        vars.insert(
+            "ansible_facts".into(),
+            crate::template::json_to_value(&Json::Object(facts.clone())),
+        );
+        {
+            let st = self.host_state(host);
+            let mut st = st.lock().expect("host lock");
+            let f = Arc::make_mut(&mut st.facts);
+            f.extend(vars);
+        }
+        Outcome::ok(Map::from_iter([(
+            "ansible_facts".to_string(),
+            Json::Object(facts),
+        )]))
+    }
+
+    /// Stores variables set by `set_fact` (or facts with `cacheable`).
+    pub(crate) fn set_host_vars(&self, host: &str, vars: Vars) {
+        let st = self.host_state(host);
+        let mut st = st.lock().expect("host lock");
+        Arc::make_mut(&mut st.vars).extend(vars);
+    }
+
+    /// Stores variables from `include_vars`.
+    pub(crate) fn set_include_vars(&self, host: &str, vars: Vars) {
+        let st = self.host_state(host);
+        let mut st = st.lock().expect("host lock");
+        Arc::make_mut(&mut st.include_vars).extend(vars);
+    }
+}
+
+/// Drops `omit` markers nested in mappings.
+fn strip_omitted(v: Json) -> Json {
+    match v {
+        Json::Object(m) => Json::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.as_str().is_some_and(crate::template::is_omit_str))
+                .map(|(k, v)| (k, strip_omitted(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Adds `environment:` to command-running modules as an `environment` argument the modules
+/// export before running (it never changes file contents).
+fn with_environment(
+    mut args: ResultMap,
+    env: &[Value],
+    templar: &Templar,
+    scope: &Scope,
+) -> ResultMap {
+    if env.is_empty() {
+        return args;
+    }
+    let mut merged = Map::new();
+    for e in env {
+        if let Ok(v) = templar.render_value(e, scope)
+            && let Json::Object(m) = value_to_json(&v)
+        {
+            merged.extend(m);
+        }
+    }
+    if !merged.is_empty() {
+        args.insert("__environment".into(), Json::Object(merged));
+    }
+    args
+}
+
+fn module_failure(e: ModuleError) -> Outcome {
+    match e {
+        ModuleError::Failed { msg, result } => {
+            let mut o = Outcome::failed(msg);
+            o.result.extend(result);
+            o
+        }
+        other => Outcome::failed(other.to_string()),
+    }
+}
+
+fn display_item(v: &Value) -> String {
+    match v.as_str() {
+        Some(s) => s.to_string(),
+        None => serde_json::to_string(&value_to_json(v)).unwrap_or_else(|_| v.to_string()),
+    }
+}
+
+pub(crate) use json_obj as to_result_map;

@@ -1,0 +1,184 @@
+//! Splits Ansible's `k=v` argument strings (`copy: src=a dest="b c"`), keeping quoted text and
+//! Jinja expressions (`{{ x | default('a b') }}`) whole.
+
+/// Splits `text` into shell-like words, respecting quotes and `{{ }}`/`{% %}` nesting. Quotes
+/// around a whole value are removed.
+pub fn split_words(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut depth = 0usize;
+    let mut in_word = false;
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if depth == 0 && quote.is_none() && c.is_whitespace() {
+            if in_word {
+                words.push(std::mem::take(&mut cur));
+                in_word = false;
+            }
+            i += 1;
+            continue;
+        }
+        in_word = true;
+        if (c == '{' && matches!(next, Some('{') | Some('%') | Some('#'))) && quote.is_none() {
+            depth += 1;
+            cur.push(c);
+            cur.push(next.expect("checked above"));
+            i += 2;
+            continue;
+        }
+        if depth > 0 && matches!(c, '}' | '%' | '#') && next == Some('}') && quote.is_none() {
+            depth -= 1;
+            cur.push(c);
+            cur.push('}');
+            i += 2;
+            continue;
+        }
+        if depth > 0 {
+            // Inside Jinja, quotes belong to the expression.
+            if let Some(q) = quote {
+                if c == q {
+                    quote = None;
+                }
+            } else if c == '\'' || c == '"' {
+                quote = Some(c);
+            }
+            cur.push(c);
+            i += 1;
+            continue;
+        }
+        match quote {
+            Some(q) if c == q => {
+                quote = None;
+            }
+            Some(_) if c == '\\' && next.is_some() => {
+                let n = next.expect("checked above");
+                if n == quote.expect("in quote") || n == '\\' {
+                    cur.push(n);
+                } else {
+                    cur.push(c);
+                    cur.push(n);
+                }
+                i += 1;
+            }
+            Some(_) => cur.push(c),
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None => cur.push(c),
+        }
+        i += 1;
+    }
+    if quote.is_some() {
+        return Err("unbalanced quotes".into());
+    }
+    if depth > 0 {
+        return Err("unbalanced Jinja braces".into());
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// Parses `text` into `(key, value)` pairs. For free-form modules only `free_form_keys` are
+/// taken as parameters and the rest is kept (as written) under `_raw_params`; for the others
+/// every word must be `key=value`.
+pub fn parse_kv(
+    text: &str,
+    free_form_keys: Option<&[&str]>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut raw: Vec<&str> = Vec::new();
+    for (word, original) in split_words(text)?.into_iter().zip(raw_words(text)) {
+        let key_val = word.split_once('=').filter(|(k, _)| {
+            !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        match (key_val, free_form_keys) {
+            (Some((k, v)), Some(keys)) if keys.contains(&k) => out.push((k.into(), v.into())),
+            (Some((k, v)), None) => out.push((k.into(), v.into())),
+            (_, Some(_)) => raw.push(original),
+            (None, None) => {
+                return Err(format!(
+                    "'{word}' is not a key=value argument (this module takes no free-form text)"
+                ));
+            }
+        }
+    }
+    if !raw.is_empty() {
+        out.push(("_raw_params".into(), raw.join(" ")));
+    }
+    Ok(out)
+}
+
+/// The words of `text` as written (quotes kept), aligned with [`split_words`].
+fn raw_words(text: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut start = None;
+    let mut quote: Option<char> = None;
+    let mut depth = 0usize;
+    let bytes: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < bytes.len() {
+        let (pos, c) = bytes[i];
+        let next = bytes.get(i + 1).map(|(_, c)| *c);
+        if depth == 0 && quote.is_none() && c.is_whitespace() {
+            if let Some(s) = start.take() {
+                words.push(&text[s..pos]);
+            }
+            i += 1;
+            continue;
+        }
+        if start.is_none() {
+            start = Some(pos);
+        }
+        if quote.is_none() && c == '{' && matches!(next, Some('{') | Some('%') | Some('#')) {
+            depth += 1;
+            i += 2;
+            continue;
+        }
+        if quote.is_none() && depth > 0 && matches!(c, '}' | '%' | '#') && next == Some('}') {
+            depth -= 1;
+            i += 2;
+            continue;
+        }
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) if c == '\\' => i += 1,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None => {}
+        }
+        i += 1;
+    }
+    if let Some(s) = start {
+        words.push(&text[s..]);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_quotes_and_jinja() {
+        let w = split_words(r#"src=a dest="b c" msg={{ x | default('d e') }}"#).unwrap();
+        assert_eq!(w, ["src=a", "dest=b c", "msg={{ x | default('d e') }}"]);
+    }
+
+    #[test]
+    fn kv_pairs_and_free_form() {
+        let kv = parse_kv("src=a dest='/x y'", None).unwrap();
+        assert_eq!(
+            kv,
+            [("src".into(), "a".into()), ("dest".into(), "/x y".into())]
+        );
+        let kv = parse_kv("echo 'a=b' > /tmp/x chdir=/tmp", Some(&["chdir"])).unwrap();
+        assert_eq!(kv[0], ("chdir".into(), "/tmp".into()));
+        assert_eq!(kv[1], ("_raw_params".into(), "echo 'a=b' > /tmp/x".into()));
+        assert!(parse_kv("just words", None).is_err());
+        assert!(parse_kv("a='unterminated", None).is_err());
+    }
+}

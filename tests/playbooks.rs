@@ -1,0 +1,487 @@
+//! End-to-end tests: the `shipshape` binary runs playbooks against a real OpenSSH sshd on
+//! loopback addresses (tests/support), never a mock.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value as Json;
+use support::TestLab;
+
+/// The result of one `shipshape` invocation.
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    /// JSON events (when run with `--output jsonl`).
+    fn events(&self) -> Vec<Json> {
+        self.stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Recap totals per host: host -> stats object.
+    fn recap(&self) -> BTreeMap<String, Json> {
+        let recap = self
+            .events()
+            .into_iter()
+            .find(|e| e["event"] == "recap")
+            .unwrap_or_else(|| panic!("no recap in output:\n{}\n{}", self.stdout, self.stderr));
+        recap["hosts"]
+            .as_array()
+            .expect("hosts array")
+            .iter()
+            .map(|pair| (pair[0].as_str().unwrap_or_default().to_string(), pair[1].clone()))
+            .collect()
+    }
+
+    fn total(&self, key: &str) -> u64 {
+        self.recap().values().map(|s| s[key].as_u64().unwrap_or(0)).sum()
+    }
+
+    /// (host, task, status) of every host result, in order.
+    fn results(&self) -> Vec<(String, String, String)> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["event"] == "host_result" && e.get("item").is_none())
+            .map(|e| {
+                (
+                    e["host"].as_str().unwrap_or_default().to_string(),
+                    e["task"].as_str().unwrap_or_default().to_string(),
+                    e["status"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn show(&self) -> String {
+        format!("exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// A project directory with a playbook, run against a lab inventory.
+struct Project {
+    dir: tempfile::TempDir,
+    inventory: PathBuf,
+    lab: TestLab,
+}
+
+impl Project {
+    fn new(lab: &TestLab, extra_inventory: &str) -> Self {
+        Project {
+            dir: tempfile::tempdir().expect("temp dir"),
+            inventory: lab.inventory_ini(extra_inventory),
+            lab: lab.clone(),
+        }
+    }
+
+    fn file(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    fn base(&self, i: usize) -> PathBuf {
+        self.lab.base_of(&self.inventory, i)
+    }
+
+    fn run(&self, args: &[&str]) -> Outcome {
+        let out = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+            .args(args)
+            .arg("-i")
+            .arg(&self.inventory)
+            .arg("--known-hosts")
+            .arg(self.lab.known_hosts())
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run shipshape");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn play(&self, args: &[&str]) -> Outcome {
+        let mut a = vec!["playbook", "site.yml", "--output", "jsonl"];
+        a.extend_from_slice(args);
+        self.run(&a)
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+const FILES_PLAYBOOK: &str = r#"
+- hosts: lab
+  gather_facts: false
+  vars:
+    greeting: hello
+  tasks:
+    - name: conf dir
+      file: { path: "{{ base }}/etc", state: directory, mode: "0755" }
+    - name: motd
+      copy:
+        dest: "{{ base }}/etc/motd"
+        content: "{{ greeting }} from {{ inventory_hostname }}\n"
+        mode: "0644"
+    - name: port line
+      lineinfile:
+        path: "{{ base }}/etc/app.ini"
+        regexp: "^port="
+        line: "port=80"
+        create: yes
+    - name: limits block
+      blockinfile:
+        path: "{{ base }}/etc/app.ini"
+        block: |
+          max=10
+"#;
+
+#[test]
+fn first_run_changes_second_run_is_idempotent() {
+    let lab = TestLab::start(3);
+    let p = Project::new(&lab, "");
+    p.file("site.yml", FILES_PLAYBOOK);
+    let first = p.play(&[]);
+    assert_eq!(first.code, 0, "{}", first.show());
+    assert_eq!(first.total("changed"), 12, "{}", first.show());
+    for i in 0..3 {
+        assert_eq!(
+            read(&p.base(i).join("etc/motd")),
+            format!("hello from h{}\n", i + 1)
+        );
+        let ini = read(&p.base(i).join("etc/app.ini"));
+        assert!(ini.starts_with("port=80\n# BEGIN ANSIBLE MANAGED BLOCK\nmax=10\n"), "{ini}");
+    }
+    let second = p.play(&[]);
+    assert_eq!(second.code, 0, "{}", second.show());
+    assert_eq!(second.total("changed"), 0, "{}", second.show());
+    assert_eq!(second.total("ok"), 12, "{}", second.show());
+}
+
+#[test]
+fn check_mode_predicts_the_real_run_and_changes_nothing() {
+    let lab = TestLab::start(3);
+    let p = Project::new(&lab, "");
+    p.file("site.yml", FILES_PLAYBOOK);
+    // Make host 2 partly converged so the prediction differs per host.
+    std::fs::create_dir_all(p.base(1).join("etc")).expect("mkdir");
+    std::fs::write(p.base(1).join("etc/motd"), "hello from h2\n").expect("write");
+    let check = p.play(&["--check"]);
+    assert_eq!(check.code, 0, "{}", check.show());
+    assert!(!p.base(0).join("etc").exists(), "check mode must not create anything");
+    let real = p.play(&[]);
+    assert_eq!(real.code, 0, "{}", real.show());
+    let predicted: Vec<_> = check.results();
+    let actual: Vec<_> = real.results();
+    let sorted = |mut v: Vec<(String, String, String)>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(predicted), sorted(actual), "check:\n{}\nreal:\n{}", check.show(), real.show());
+    assert_eq!(real.recap()["h2"]["changed"], 3, "{}", real.show());
+}
+
+#[test]
+fn diff_shows_the_content_change() {
+    let lab = TestLab::start(1);
+    let p = Project::new(&lab, "");
+    p.file("site.yml", FILES_PLAYBOOK);
+    assert_eq!(p.play(&[]).code, 0);
+    std::fs::write(p.base(0).join("etc/motd"), "old text\n").expect("write");
+    let out = p.run(&["playbook", "site.yml", "--check", "--diff"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(out.stdout.contains("-old text"), "{}", out.show());
+    assert!(out.stdout.contains("+hello from h1"), "{}", out.show());
+    assert!(out.stdout.contains("changed: [h1]"), "{}", out.show());
+    assert_eq!(read(&p.base(0).join("etc/motd")), "old text\n");
+}
+
+#[test]
+fn limit_and_tags_select_hosts_and_tasks() {
+    let lab = TestLab::start(3);
+    let p = Project::new(&lab, "[odd]\nh1\nh3\n");
+    p.file(
+        "site.yml",
+        r#"
+- hosts: lab
+  gather_facts: no
+  tasks:
+    - name: tagged a
+      copy: { dest: "{{ base }}/a", content: "a\n" }
+      tags: [a]
+    - name: tagged b
+      copy: { dest: "{{ base }}/b", content: "b\n" }
+      tags: b
+    - name: never unless asked
+      copy: { dest: "{{ base }}/n", content: "n\n" }
+      tags: [never, debug]
+    - name: always
+      copy: { dest: "{{ base }}/always", content: "x\n" }
+      tags: always
+"#,
+    );
+    let out = p.play(&["--limit", "odd", "--tags", "a"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(p.base(0).join("a").exists() && p.base(2).join("a").exists());
+    assert!(!p.base(1).join("a").exists(), "h2 is outside --limit");
+    assert!(!p.base(0).join("b").exists(), "b is not selected");
+    assert!(p.base(0).join("always").exists(), "always runs with any --tags");
+    assert!(!p.base(0).join("n").exists(), "never-tagged tasks need an explicit tag");
+    let out = p.play(&["--limit", "h2", "--skip-tags", "always"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert!(p.base(1).join("a").exists() && p.base(1).join("b").exists());
+    assert!(!p.base(1).join("always").exists() && !p.base(1).join("n").exists());
+    let hosts: Vec<String> = out.recap().keys().cloned().collect();
+    assert_eq!(hosts, ["h2"]);
+}
+
+#[test]
+fn unreachable_host_gives_exit_3_while_others_converge() {
+    let lab = TestLab::start(3);
+    let p = Project::new(&lab, "[lab:vars]\n");
+    // h3 points at a closed port.
+    let inv = read(&p.inventory).replacen(
+        &format!("ansible_host=127.0.0.4 ansible_port={}", lab.port()),
+        "ansible_host=127.0.0.4 ansible_port=1",
+        1,
+    );
+    std::fs::write(&p.inventory, inv).expect("write inventory");
+    p.file("site.yml", FILES_PLAYBOOK);
+    let out = p.play(&[]);
+    assert_eq!(out.code, 3, "{}", out.show());
+    let recap = out.recap();
+    assert_eq!(recap["h3"]["unreachable"], 1, "{}", out.show());
+    assert_eq!(recap["h1"]["changed"], 4, "{}", out.show());
+    assert!(p.base(1).join("etc/motd").exists());
+    let unreachable = out
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "host_result" && e["status"] == "unreachable")
+        .expect("an unreachable result");
+    assert_eq!(unreachable["task"], "conf dir", "the task it was on is named");
+}
+
+#[test]
+fn wrong_host_key_is_refused() {
+    let lab = TestLab::start(1);
+    let p = Project::new(&lab, "");
+    p.file("site.yml", FILES_PLAYBOOK);
+    let bad_known_hosts = p.file(
+        "known_hosts",
+        &format!(
+            "[127.0.0.2]:{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
+            lab.port()
+        ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+        .args(["playbook", "site.yml", "-i"])
+        .arg(&p.inventory)
+        .arg("--known-hosts")
+        .arg(&bad_known_hosts)
+        .current_dir(p.dir.path())
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.to_uppercase().contains("CHANGED"), "{stdout}");
+    assert!(!p.base(0).join("etc").exists());
+}
+
+#[test]
+fn syntax_error_reports_file_and_line_before_connecting() {
+    let lab = TestLab::start(1);
+    let p = Project::new(&lab, "");
+    p.file("site.yml", "- hosts: lab\n  tasks:\n    - name: x\n      copy:\n        dest: /tmp/x\n       content: bad\n");
+    let out = p.play(&[]);
+    assert_eq!(out.code, 4, "{}", out.show());
+    assert!(out.stderr.contains("site.yml:6:"), "{}", out.show());
+    p.file("site.yml", "- hosts: lab\n  tasks:\n    - name: x\n      copyy:\n        dest: /tmp/x\n");
+    let out = p.play(&[]);
+    assert_eq!(out.code, 4, "{}", out.show());
+    assert!(out.stderr.contains("site.yml:4:7: unknown module 'copyy' (did you mean 'copy'?)"), "{}", out.show());
+    p.file("site.yml", "- hosts: lab\n  tasks:\n    - copy:\n        dest: /tmp/x\n        contnet: x\n");
+    let out = p.play(&["--syntax-check"]);
+    assert_eq!(out.code, 4, "{}", out.show());
+    assert!(out.stderr.contains("contnet"), "{}", out.show());
+    assert!(out.stderr.contains("content"), "suggests the closest name: {}", out.show());
+}
+
+#[test]
+fn undefined_variable_names_the_variable_and_the_task() {
+    let lab = TestLab::start(1);
+    let p = Project::new(&lab, "");
+    p.file(
+        "site.yml",
+        "- hosts: lab\n  gather_facts: false\n  tasks:\n    - name: uses a typo\n      copy:\n        dest: \"{{ base }}/x\"\n        content: \"{{ no_such_var }}\"\n",
+    );
+    let out = p.run(&["playbook", "site.yml"]);
+    assert_eq!(out.code, 2, "{}", out.show());
+    assert!(out.stdout.contains("no_such_var"), "{}", out.show());
+    assert!(out.stdout.contains("site.yml:4:"), "{}", out.show());
+}
+
+#[test]
+fn plan_exit_codes_follow_terraform() {
+    let lab = TestLab::start(2);
+    let p = Project::new(&lab, "");
+    p.file("site.yml", FILES_PLAYBOOK);
+    let drift = p.run(&["plan", "site.yml"]);
+    assert_eq!(drift.code, 2, "{}", drift.show());
+    assert_eq!(p.play(&[]).code, 0);
+    let clean = p.run(&["plan", "site.yml"]);
+    assert_eq!(clean.code, 0, "{}", clean.show());
+    p.file("site.yml", "- hosts: lab\n  tasks:\n    - nosuchmodule: {}\n");
+    assert_eq!(p.run(&["plan", "site.yml"]).code, 1);
+}
+
+#[test]
+fn blocks_handlers_loops_register_and_when() {
+    let lab = TestLab::start(2);
+    let p = Project::new(&lab, "[first]\nh1\n");
+    p.file(
+        "site.yml",
+        r#"
+- hosts: lab
+  gather_facts: true
+  tasks:
+    - name: files from a loop
+      copy:
+        dest: "{{ base }}/{{ item.name }}"
+        content: "{{ item.body }}\n"
+      loop:
+        - { name: one, body: "1" }
+        - { name: two, body: "2" }
+      notify: mark
+
+    - name: a command
+      command: "echo {{ inventory_hostname }}"
+      register: echo
+      changed_when: false
+
+    - name: only on the first group
+      copy: { dest: "{{ base }}/first", content: "{{ echo.stdout }}\n" }
+      when: "'first' in group_names"
+
+    - block:
+        - name: fails
+          command: "false"
+        - name: not reached
+          copy: { dest: "{{ base }}/unreached", content: "x" }
+      rescue:
+        - name: rescued
+          copy: { dest: "{{ base }}/rescued", content: "{{ ansible_failed_result.rc | default('?') }}\n" }
+      always:
+        - name: always runs
+          copy: { dest: "{{ base }}/always", content: "{{ ansible_distribution }}\n" }
+
+  handlers:
+    - name: mark
+      copy: { dest: "{{ base }}/handler-ran", content: "yes\n" }
+"#,
+    );
+    let out = p.play(&[]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let b0 = p.base(0);
+    let b1 = p.base(1);
+    assert_eq!(read(&b0.join("one")), "1\n");
+    assert_eq!(read(&b0.join("first")), "h1\n");
+    assert!(!b1.join("first").exists(), "when: skipped on h2");
+    assert!(b0.join("rescued").exists() && !b0.join("unreached").exists());
+    assert!(b0.join("always").exists());
+    assert_eq!(read(&b1.join("handler-ran")), "yes\n");
+    assert_eq!(out.recap()["h1"]["rescued"], 1, "{}", out.show());
+    assert_eq!(out.recap()["h1"]["failed"], 0, "{}", out.show());
+    let again = p.play(&[]);
+    assert!(!b0.join("handler-ran").with_extension("x").exists());
+    assert_eq!(again.code, 0, "{}", again.show());
+    // Only the always-failing command (rescued) reports changed on a re-run.
+    let changed: Vec<_> = again
+        .results()
+        .into_iter()
+        .filter(|(_, _, s)| s == "changed")
+        .map(|(_, t, _)| t)
+        .collect();
+    assert!(changed.iter().all(|t| t == "fails"), "{changed:?}\n{}", again.show());
+}
+
+#[test]
+fn bench_workload_runs_unchanged_and_converges() {
+    let lab = TestLab::start(3);
+    let extra = "[bench:children]\nlab\n\n[lab:vars]\nhttp_port=8080\n";
+    let p = Project::new(&lab, extra);
+    let inv = read(&p.inventory);
+    let inv: String = inv
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if l.starts_with('h') && l.contains("ansible_host") {
+                format!("{l} host_index={i}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&p.inventory, inv).expect("write");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bench");
+    std::fs::write(p.dir.path().join("site.yml"), read(&fixture.join("site.yml"))).expect("copy");
+    for t in ["app.conf.j2", "upstreams.conf.j2"] {
+        p.file(&format!("templates/{t}"), &read(&fixture.join("templates").join(t)));
+    }
+    let root = p.dir.path().join("bench-root");
+    let root_arg = format!("bench_root={}", root.display());
+    let first = p.play(&["-e", &root_arg]);
+    assert_eq!(first.code, 0, "{}", first.show());
+    assert_eq!(first.recap()["h1"]["changed"], 19, "{}", first.show());
+    let conf = read(&root.join("h1/etc/app.conf"));
+    assert!(conf.contains("user.1 = alice\nuser.2 = bob\n"), "{conf}");
+    let second = p.play(&["-e", &root_arg]);
+    assert_eq!(second.code, 0, "{}", second.show());
+    assert_eq!(second.total("changed"), 0, "{}", second.show());
+}
+
+#[test]
+fn exit_codes_for_bad_options_and_missing_files() {
+    let out = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+        .args(["playbook", "--no-such-flag", "x.yml"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(5));
+    let out = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+        .args(["playbook", "/nonexistent/site.yml", "-i", "localhost,"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn inventory_command_lists_and_graphs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let inv = dir.path().join("hosts.ini");
+    std::fs::write(&inv, "[web]\nweb[1:2] http_port=80\n[db]\ndb1\n[prod:children]\nweb\ndb\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+        .args(["inventory", "--graph", "-i"])
+        .arg(&inv)
+        .output()
+        .expect("run");
+    let graph = String::from_utf8_lossy(&out.stdout);
+    assert!(graph.contains("@prod:"), "{graph}");
+    assert!(graph.contains("web2"), "{graph}");
+    let out = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+        .args(["inventory", "--list", "-i"])
+        .arg(&inv)
+        .output()
+        .expect("run");
+    let list: Json = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(list["_meta"]["hostvars"]["web1"]["http_port"], 80);
+}
