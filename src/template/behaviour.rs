@@ -8,7 +8,7 @@ use minijinja::Value;
 use minijinja::value::ValueKind;
 
 use super::python::py_str;
-use super::{Scope, TemplateError, Templar, is_omit, json_to_value, unsafe_value};
+use super::{Scope, Templar, TemplateError, is_omit, json_to_value, unsafe_value};
 use crate::core::Vars;
 
 fn vars(j: serde_json::Value) -> Arc<Vars> {
@@ -50,7 +50,10 @@ fn single_expressions_keep_native_types() {
     // mixed text is a string, printed like Python
     assert_eq!(r("n={{ n }}"), Value::from("n=5"));
     assert_eq!(r("{{ l }} and {{ n }}"), Value::from("[1, 2] and 5"));
-    assert_eq!(r("x {{ true }} {{ none }} {{ ['a', 1] }}"), Value::from("x True None ['a', 1]"));
+    assert_eq!(
+        r("x {{ true }} {{ none }} {{ ['a', 1] }}"),
+        Value::from("x True None ['a', 1]")
+    );
     // whitespace around a string result is kept
     assert_eq!(r("{{ 'a' }}\n"), Value::from("a\n"));
 }
@@ -89,7 +92,10 @@ fn unsafe_values_are_never_rendered() {
         .into_iter()
         .collect();
     let s = Scope::new(vec![Arc::new(layer)]);
-    assert_eq!(py_str(&t.render_str("{{ raw }}", &s).expect("renders")), "{{ secret }}");
+    assert_eq!(
+        py_str(&t.render_str("{{ raw }}", &s).expect("renders")),
+        "{{ secret }}"
+    );
     assert_eq!(
         py_str(&t.render_str("x={{ raw }}", &s).expect("renders")),
         "x={{ secret }}"
@@ -127,8 +133,14 @@ fn variables_render_lazily_recursively_and_once() {
     // A broken variable fails only when used, naming the variable.
     let err = t.render_str("{{ broken }}", &s).expect_err("broken");
     assert!(matches!(err, TemplateError::Syntax { .. }), "{err}");
-    assert!(err.to_string().contains("while rendering variable 'broken'"), "{err}");
-    let err = t.render_str("{{ uses_missing }}", &s).expect_err("undefined inside");
+    assert!(
+        err.to_string()
+            .contains("while rendering variable 'broken'"),
+        "{err}"
+    );
+    let err = t
+        .render_str("{{ uses_missing }}", &s)
+        .expect_err("undefined inside");
     assert_eq!(
         err.to_string(),
         "'nowhere' is undefined (while rendering variable 'uses_missing')"
@@ -144,10 +156,19 @@ fn variables_render_lazily_recursively_and_once() {
 fn a_new_layer_gets_a_fresh_cache() {
     let t = Templar::new();
     let s = scope(serde_json::json!({"item": 1, "msg": "item={{ item }}"}));
-    assert_eq!(t.render_str("{{ msg }}", &s).expect("ok"), Value::from("item=1"));
+    assert_eq!(
+        t.render_str("{{ msg }}", &s).expect("ok"),
+        Value::from("item=1")
+    );
     let inner = s.with_layer(vars(serde_json::json!({"item": 2})));
-    assert_eq!(t.render_str("{{ msg }}", &inner).expect("ok"), Value::from("item=2"));
-    assert_eq!(t.render_str("{{ msg }}", &s).expect("ok"), Value::from("item=1"));
+    assert_eq!(
+        t.render_str("{{ msg }}", &inner).expect("ok"),
+        Value::from("item=2")
+    );
+    assert_eq!(
+        t.render_str("{{ msg }}", &s).expect("ok"),
+        Value::from("item=1")
+    );
 }
 
 #[test]
@@ -167,7 +188,11 @@ fn variables_referring_to_each_other_are_an_error_not_a_stack_overflow() {
         "recursive loop detected in template: variable 'a' depends on itself (a -> b -> a)"
     );
     let err = t.eval("c", &s).expect_err("self loop");
-    assert!(err.to_string().contains("variable 'c' depends on itself (c -> c)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("variable 'c' depends on itself (c -> c)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -193,14 +218,23 @@ fn scopes_can_be_shared_between_threads() {
 fn vars_object_and_query_api() {
     let t = Templar::new();
     let s = scope(serde_json::json!({"who": "{{ 'w' ~ 'x' }}", "l": [1, 2]}));
-    assert_eq!(t.render_str("{{ vars['who'] }}", &s).expect("ok"), Value::from("wx"));
-    assert_eq!(t.render_str("{{ vars.who }}", &s).expect("ok"), Value::from("wx"));
+    assert_eq!(
+        t.render_str("{{ vars['who'] }}", &s).expect("ok"),
+        Value::from("wx")
+    );
+    assert_eq!(
+        t.render_str("{{ vars.who }}", &s).expect("ok"),
+        Value::from("wx")
+    );
     let items = t
         .query("items", &[Value::from(vec![1, 2]), Value::from(3)], &s)
         .expect("ok");
     assert_eq!(items, vec![Value::from(1), Value::from(2), Value::from(3)]);
     let err = t.query("nope", &[], &s).expect_err("unknown");
-    assert!(err.to_string().contains("lookup plugin 'nope' not found"), "{err}");
+    assert!(
+        err.to_string().contains("lookup plugin 'nope' not found"),
+        "{err}"
+    );
 }
 
 // --- expressions and conditions -------------------------------------------------------------
@@ -221,6 +255,7 @@ fn eval_and_ansible_truthiness() {
     assert!(b("flag"));
     assert!(b("n == 3 and flag"));
     assert!(b("{{ n == 3 }}"), "wrapped expressions are accepted");
+    assert!(b("{{ n }} == 3"), "embedded templates are rendered first");
     assert!(b("result is changed and result.rc == 0"));
     assert!(!b("from_template"));
     assert!(b("True"));
@@ -241,7 +276,10 @@ fn pycompat_methods() {
     assert_eq!(r("{{ s.startswith('a') }}"), "True");
     assert_eq!(r("{{ '{}-{}'.format(1, 2) }}"), "1-2");
     assert_eq!(r("{{ d.keys() | list }}"), "['a', 'b']");
-    assert_eq!(r("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}"), "a=1;b=2;");
+    assert_eq!(
+        r("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}"),
+        "a=1;b=2;"
+    );
     assert_eq!(r("{{ s.upper() }}"), "A,B");
 }
 
@@ -252,7 +290,10 @@ fn omit_placeholder() {
     let v = t.render_str("{{ omit }}", &s).expect("ok");
     assert!(is_omit(&v));
     assert!(py_str(&v).starts_with("__omit_place_holder__"));
-    assert!(is_omit(&t.render_str("{{ missing | default(omit) }}", &s).expect("ok")));
+    assert!(is_omit(
+        &t.render_str("{{ missing | default(omit) }}", &s)
+            .expect("ok")
+    ));
     assert!(!is_omit(&Value::from("x")));
 }
 
@@ -266,7 +307,10 @@ fn undefined_errors_name_the_variable_or_attribute() {
     assert_eq!(msg("{{ foo }}"), "'foo' is undefined");
     assert_eq!(msg("a {{ foo | upper }} b"), "'foo' is undefined");
     assert_eq!(msg("{{ d.bar }}"), "'dict object' has no attribute 'bar'");
-    assert_eq!(msg("{{ d['bar'] }}"), "'dict object' has no attribute 'bar'");
+    assert_eq!(
+        msg("{{ d['bar'] }}"),
+        "'dict object' has no attribute 'bar'"
+    );
     assert_eq!(msg("{{ d.x.y }}"), "'int object' has no attribute 'y'");
     assert_eq!(msg("{{ l[3] }}"), "'list object' has no element 3");
     assert_eq!(msg("{% if foo %}x{% endif %}"), "'foo' is undefined");
@@ -275,7 +319,10 @@ fn undefined_errors_name_the_variable_or_attribute() {
         "'u' has no attribute 'nme'"
     );
     let e = t.eval("undefined_var == 1", &s).expect_err("undefined");
-    assert!(e.to_string().contains("'undefined_var' is undefined"), "{e}");
+    assert!(
+        e.to_string().contains("'undefined_var' is undefined"),
+        "{e}"
+    );
     let e = t.eval("d.nope", &s).expect_err("undefined attr");
     assert_eq!(e.to_string(), "'dict object' has no attribute 'nope'");
     match t.eval("foo", &s).expect_err("undefined") {
@@ -288,7 +335,9 @@ fn undefined_errors_name_the_variable_or_attribute() {
 fn syntax_errors_show_the_line() {
     let t = Templar::new();
     let s = Scope::default();
-    let e = t.render_str("line one\n{{ foo( }}", &s).expect_err("syntax");
+    let e = t
+        .render_str("line one\n{{ foo( }}", &s)
+        .expect_err("syntax");
     match &e {
         TemplateError::Syntax { line, text, .. } => {
             assert_eq!(*line, 2);
@@ -298,8 +347,13 @@ fn syntax_errors_show_the_line() {
     }
     assert!(e.to_string().starts_with("template syntax error: "), "{e}");
     let e = t.eval("x ==", &s).expect_err("syntax");
-    assert!(matches!(e, TemplateError::Syntax { ref text, .. } if text == "x =="), "{e}");
-    let e = t.render_str("{% if x %}open", &s).expect_err("unclosed block");
+    assert!(
+        matches!(e, TemplateError::Syntax { ref text, .. } if text == "x =="),
+        "{e}"
+    );
+    let e = t
+        .render_str("{% if x %}open", &s)
+        .expect_err("unclosed block");
     assert!(matches!(e, TemplateError::Syntax { .. }), "{e}");
 }
 
@@ -307,10 +361,18 @@ fn syntax_errors_show_the_line() {
 fn filter_errors_are_plain_messages() {
     let t = Templar::new();
     let s = Scope::default();
-    let e = t.render_str("{{ 1 | nosuchfilter }}", &s).expect_err("unknown filter");
+    let e = t
+        .render_str("{{ 1 | nosuchfilter }}", &s)
+        .expect_err("unknown filter");
     assert!(e.to_string().contains("unknown filter"), "{e}");
-    let e = t.render_str("{{ 'x' | regex_search('(') }}", &s).expect_err("bad regex");
-    assert!(e.to_string().starts_with("regex: invalid regular expression"), "{e}");
+    let e = t
+        .render_str("{{ 'x' | regex_search('(') }}", &s)
+        .expect_err("bad regex");
+    assert!(
+        e.to_string()
+            .starts_with("regex: invalid regular expression"),
+        "{e}"
+    );
 }
 
 // --- template files -------------------------------------------------------------------------
@@ -401,8 +463,13 @@ fn embedded_bench_copies_match_the_shared_files() {
     assert_eq!(read("templates/app.conf.j2"), APP_CONF_J2);
     assert_eq!(read("templates/upstreams.conf.j2"), UPSTREAMS_CONF_J2);
     let site = crate::yaml::parse(&read("site.yml"), Path::new("site.yml")).expect("yaml");
-    let play_vars = site.as_seq().expect("plays")[0].get("vars").expect("vars").to_value();
-    let ours = crate::yaml::parse(SITE_VARS, Path::new("v.yml")).expect("yaml").to_value();
+    let play_vars = site.as_seq().expect("plays")[0]
+        .get("vars")
+        .expect("vars")
+        .to_value();
+    let ours = crate::yaml::parse(SITE_VARS, Path::new("v.yml"))
+        .expect("yaml")
+        .to_value();
     assert_eq!(play_vars, ours);
 }
 
@@ -413,7 +480,10 @@ fn whitespace_control_matches_ansible() {
     let f = |src: &str| t.render_template_file(src, "t.j2", &s).expect("renders");
     // trim_blocks: the newline after a block tag goes; lstrip_blocks is off.
     assert_eq!(f("{% if x %}\nyes\n{% endif %}\n"), "yes\n");
-    assert_eq!(f("  {% if x %}\nyes\n  {% endif %}\nend\n"), "  yes\n  end\n");
+    assert_eq!(
+        f("  {% if x %}\nyes\n  {% endif %}\nend\n"),
+        "  yes\n  end\n"
+    );
     // Ansible keeps the source's trailing newlines, even after a block tag.
     assert_eq!(f("a{% if false %}b{% endif %}\n"), "a\n");
     assert_eq!(f("a\n\n"), "a\n\n");
@@ -428,7 +498,11 @@ fn template_errors_name_the_file_and_line() {
     let t = Templar::new();
     let s = Scope::default();
     let e = t
-        .render_template_file("ok\nok\n{{ missing_var }}\n", "roles/web/templates/x.j2", &s)
+        .render_template_file(
+            "ok\nok\n{{ missing_var }}\n",
+            "roles/web/templates/x.j2",
+            &s,
+        )
         .expect_err("undefined");
     assert_eq!(
         e.to_string(),
@@ -475,15 +549,21 @@ fn includes_resolve_next_to_the_template_and_on_the_search_path() {
 #[test]
 fn the_same_source_compiles_once_for_many_scopes() {
     let t = Templar::new();
-    let play = vars(serde_json::json!({"base": "{{ root }}/{{ inventory_hostname }}", "root": "/srv"}));
+    let play =
+        vars(serde_json::json!({"base": "{{ root }}/{{ inventory_hostname }}", "root": "/srv"}));
     let render_all = |n: usize| {
         for i in 0..n {
             let host = vars(serde_json::json!({"inventory_hostname": format!("h{i}")}));
             let s = Scope::new(vec![play.clone(), host]);
             let path = t.render_str("{{ base }}/etc", &s).expect("renders");
             assert_eq!(path, Value::from(format!("/srv/h{i}/etc")));
-            assert!(t.eval_bool("inventory_hostname is match('h')", &s).expect("ok"));
-            let file = t.render_template_file("x={{ base }}\n", "f.j2", &s).expect("ok");
+            assert!(
+                t.eval_bool("inventory_hostname is match('h')", &s)
+                    .expect("ok")
+            );
+            let file = t
+                .render_template_file("x={{ base }}\n", "f.j2", &s)
+                .expect("ok");
             assert_eq!(file, format!("x=/srv/h{i}\n"));
         }
     };
@@ -491,5 +571,9 @@ fn the_same_source_compiles_once_for_many_scopes() {
     let after_one = t.compile_count();
     assert!(after_one >= 4, "four distinct sources: {after_one}");
     render_all(1000);
-    assert_eq!(t.compile_count(), after_one, "no recompilation for 1000 scopes");
+    assert_eq!(
+        t.compile_count(),
+        after_one,
+        "no recompilation for 1000 scopes"
+    );
 }

@@ -130,7 +130,12 @@ fn merge_hash(x: &Value, y: &Value, recursive: bool, how: ListMerge) -> Result<V
 }
 
 /// `combine(*dicts, recursive=False, list_merge='replace')`.
-fn combine(state: &State, value: &Value, others: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+fn combine(
+    state: &State,
+    value: &Value,
+    others: Rest<Value>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     let recursive = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(false);
     let how = match kwargs.get::<Option<String>>("list_merge")?.as_deref() {
         None | Some("replace") => ListMerge::Replace,
@@ -142,13 +147,18 @@ fn combine(state: &State, value: &Value, others: Rest<Value>, kwargs: Kwargs) ->
         Some(other) => {
             return Err(fail(
                 "combine",
-                format!("'{other}' is not a valid list_merge value (replace, keep, append, prepend, append_rp, prepend_rp)"),
+                format!(
+                    "'{other}' is not a valid list_merge value (replace, keep, append, prepend, append_rp, prepend_rp)"
+                ),
             ));
         }
     };
-    kwargs
-        .assert_all_used()
-        .map_err(|_| fail("combine", "'recursive' and 'list_merge' are the only valid keyword arguments"))?;
+    kwargs.assert_all_used().map_err(|_| {
+        fail(
+            "combine",
+            "'recursive' and 'list_merge' are the only valid keyword arguments",
+        )
+    })?;
     let mut dicts = Vec::new();
     for term in std::iter::once(value.clone()).chain(others.0) {
         defined(state, &term)?;
@@ -222,7 +232,10 @@ fn items2dict(
         if item.kind() != ValueKind::Map {
             return Err(fail(
                 "items2dict",
-                format!("requires a list of dictionaries, got {}", py_type_name(&item)),
+                format!(
+                    "requires a list of dictionaries, got {}",
+                    py_type_name(&item)
+                ),
             ));
         }
         let k = item.get_attr(&key_name).unwrap_or_default();
@@ -238,7 +251,12 @@ fn items2dict(
     Ok(Value::from(out))
 }
 
-fn flatten_into(items: Vec<Value>, levels: Option<i64>, skip_nulls: bool, out: &mut Vec<Value>) -> Result<(), Error> {
+fn flatten_into(
+    items: Vec<Value>,
+    levels: Option<i64>,
+    skip_nulls: bool,
+    out: &mut Vec<Value>,
+) -> Result<(), Error> {
     for item in items {
         if skip_nulls && (item.is_none() || matches!(item.as_str(), Some("None") | Some("null"))) {
             continue;
@@ -247,7 +265,9 @@ fn flatten_into(items: Vec<Value>, levels: Option<i64>, skip_nulls: bool, out: &
         match levels {
             _ if !is_list => out.push(item),
             None => flatten_into(item.try_iter()?.collect(), None, skip_nulls, out)?,
-            Some(n) if n >= 1 => flatten_into(item.try_iter()?.collect(), Some(n - 1), skip_nulls, out)?,
+            Some(n) if n >= 1 => {
+                flatten_into(item.try_iter()?.collect(), Some(n - 1), skip_nulls, out)?
+            }
             Some(_) => out.push(item),
         }
     }
@@ -255,7 +275,12 @@ fn flatten_into(items: Vec<Value>, levels: Option<i64>, skip_nulls: bool, out: &
 }
 
 /// `flatten(levels=None, skip_nulls=True)`.
-fn flatten(state: &State, value: &Value, levels: Option<i64>, kwargs: Kwargs) -> Result<Value, Error> {
+fn flatten(
+    state: &State,
+    value: &Value,
+    levels: Option<i64>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     let levels = arg(levels, &kwargs, "levels")?;
     let skip_nulls = kwargs.get::<Option<bool>>("skip_nulls")?.unwrap_or(true);
     kwargs.assert_all_used()?;
@@ -293,7 +318,9 @@ fn intersect(value: &Value, other: &Value) -> Result<Value, Error> {
 fn difference(value: &Value, other: &Value) -> Result<Value, Error> {
     let a = list_of("difference", value)?;
     let b = list_of("difference", other)?;
-    Ok(Value::from(unique(a.into_iter().filter(|x| !b.contains(x)))))
+    Ok(Value::from(unique(
+        a.into_iter().filter(|x| !b.contains(x)),
+    )))
 }
 
 /// `symmetric_difference(other)`.
@@ -322,7 +349,9 @@ fn zip(value: &Value, others: Rest<Value>) -> Result<Value, Error> {
 
 /// `zip_longest(*others, fillvalue=None)`.
 fn zip_longest(value: &Value, others: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
-    let fill = kwargs.get::<Option<Value>>("fillvalue")?.unwrap_or(Value::from(()));
+    let fill = kwargs
+        .get::<Option<Value>>("fillvalue")?
+        .unwrap_or(Value::from(()));
     kwargs.assert_all_used()?;
     let mut lists = vec![list_of("zip_longest", value)?];
     for o in others.iter() {
@@ -378,7 +407,10 @@ fn subelements(
                 }
                 return Err(fail(
                     "subelements",
-                    format!("could not find '{k}' key in iterated item '{}'", py_str(&item)),
+                    format!(
+                        "could not find '{k}' key in iterated item '{}'",
+                        py_str(&item)
+                    ),
                 ));
             }
             cur = next;
@@ -424,7 +456,10 @@ mod tests {
 
     #[test]
     fn combine_like_ansible() {
-        assert_eq!(r("{{ {'a': 1, 'b': 2} | combine({'b': 3}) }}"), "{'a': 1, 'b': 3}");
+        assert_eq!(
+            r("{{ {'a': 1, 'b': 2} | combine({'b': 3}) }}"),
+            "{'a': 1, 'b': 3}"
+        );
         assert_eq!(
             r("{{ {'a': {'x': 1}} | combine({'a': {'y': 2}}) }}"),
             "{'a': {'y': 2}}"
@@ -433,7 +468,10 @@ mod tests {
             r("{{ {'a': {'x': 1}} | combine({'a': {'y': 2}}, recursive=true) }}"),
             "{'a': {'x': 1, 'y': 2}}"
         );
-        assert_eq!(r("{{ [{'a': 1}, {'a': 2, 'b': 3}] | combine }}"), "{'a': 2, 'b': 3}");
+        assert_eq!(
+            r("{{ [{'a': 1}, {'a': 2, 'b': 3}] | combine }}"),
+            "{'a': 2, 'b': 3}"
+        );
         assert_eq!(
             r("{{ {'l': [1, 2]} | combine({'l': [2, 3]}, list_merge='append') }}"),
             "{'l': [1, 2, 2, 3]}"
@@ -477,9 +515,15 @@ mod tests {
 
     #[test]
     fn flatten_levels_and_nulls() {
-        assert_eq!(r("{{ [1, [2, [3, [4]]], none] | flatten }}"), "[1, 2, 3, 4]");
+        assert_eq!(
+            r("{{ [1, [2, [3, [4]]], none] | flatten }}"),
+            "[1, 2, 3, 4]"
+        );
         assert_eq!(r("{{ [1, [2, [3]]] | flatten(1) }}"), "[1, 2, [3]]");
-        assert_eq!(r("{{ [1, none] | flatten(skip_nulls=false) }}"), "[1, None]");
+        assert_eq!(
+            r("{{ [1, none] | flatten(skip_nulls=false) }}"),
+            "[1, None]"
+        );
     }
 
     #[test]
@@ -487,19 +531,31 @@ mod tests {
         assert_eq!(r("{{ [1, 2, 2, 3] | union([3, 4, 1]) }}"), "[1, 2, 3, 4]");
         assert_eq!(r("{{ [1, 2, 3, 2] | intersect([2, 3, 5]) }}"), "[2, 3]");
         assert_eq!(r("{{ [1, 2, 3] | difference([2]) }}"), "[1, 3]");
-        assert_eq!(r("{{ [1, 2, 3] | symmetric_difference([3, 4]) }}"), "[1, 2, 4]");
+        assert_eq!(
+            r("{{ [1, 2, 3] | symmetric_difference([3, 4]) }}"),
+            "[1, 2, 4]"
+        );
         assert_eq!(r("{{ [3, 1, 3] | unique }}"), "[3, 1]");
     }
 
     #[test]
     fn zips_are_lists() {
-        assert_eq!(r("{{ [1, 2, 3] | zip(['a', 'b']) }}"), "[[1, 'a'], [2, 'b']]");
-        assert_eq!(r("{{ [1, 2] | zip_longest(['a']) }}"), "[[1, 'a'], [2, None]]");
+        assert_eq!(
+            r("{{ [1, 2, 3] | zip(['a', 'b']) }}"),
+            "[[1, 'a'], [2, 'b']]"
+        );
+        assert_eq!(
+            r("{{ [1, 2] | zip_longest(['a']) }}"),
+            "[[1, 'a'], [2, None]]"
+        );
         assert_eq!(
             r("{{ [1] | zip_longest([], fillvalue='-') }}"),
             "[[1, '-']]"
         );
-        assert_eq!(r("{{ dict(['a', 'b'] | zip([1, 2])) }}"), "{'a': 1, 'b': 2}");
+        assert_eq!(
+            r("{{ dict(['a', 'b'] | zip([1, 2])) }}"),
+            "{'a': 1, 'b': 2}"
+        );
         assert_eq!(r("{{ dict({'a': 1}, b=2) }}"), "{'a': 1, 'b': 2}");
         assert_eq!(r("{{ dict() }}"), "{}");
     }
@@ -507,7 +563,9 @@ mod tests {
     #[test]
     fn subelements_and_extract() {
         assert_eq!(
-            r("{{ [{'n': 'a', 'g': ['x', 'y']}, {'n': 'b', 'g': []}] | subelements('g') | map('last') | list }}"),
+            r(
+                "{{ [{'n': 'a', 'g': ['x', 'y']}, {'n': 'b', 'g': []}] | subelements('g') | map('last') | list }}"
+            ),
             "['x', 'y']"
         );
         assert_eq!(

@@ -138,10 +138,11 @@ pub(crate) fn split_path(expr: &str) -> Option<(String, String)> {
     });
     let c = re.captures(expr.trim())?;
     let parent = c[1].to_string();
-    let key = c
-        .get(2)
-        .or_else(|| c.get(3))
-        .map(|m| m.as_str().trim_matches(|ch| ch == '\'' || ch == '"').to_string())?;
+    let key = c.get(2).or_else(|| c.get(3)).map(|m| {
+        m.as_str()
+            .trim_matches(|ch| ch == '\'' || ch == '"')
+            .to_string()
+    })?;
     Some((parent, key))
 }
 
@@ -169,10 +170,7 @@ mod tests {
     #[test]
     fn paths_split_into_parent_and_key() {
         assert_eq!(split_path("foo.bar"), Some(("foo".into(), "bar".into())));
-        assert_eq!(
-            split_path("a.b['c d']"),
-            Some(("a.b".into(), "c d".into()))
-        );
+        assert_eq!(split_path("a.b['c d']"), Some(("a.b".into(), "c d".into())));
         assert_eq!(split_path("a[0]"), Some(("a".into(), "0".into())));
         assert_eq!(split_path("foo"), None);
         assert_eq!(split_path("foo(1).x"), None);

@@ -10,10 +10,8 @@ use minijinja::value::{Kwargs, StringInput, ValueKind};
 use minijinja::{Environment, Error, State, Value};
 use sha2::Digest as _;
 
-use super::python::{
-    JsonStyle, ansible_bool, map_entries, py_json, py_str, py_type_name,
-};
 use super::error::TemplateError;
+use super::python::{JsonStyle, ansible_bool, map_entries, py_json, py_str, py_type_name};
 use super::{collections, re, tests};
 
 /// Adds Ansible's filters to `env` (replacing Jinja builtins where Ansible differs).
@@ -76,7 +74,11 @@ pub(crate) fn fail(name: &str, message: impl std::fmt::Display) -> Error {
 }
 
 /// A positional argument, or the keyword argument of the same name.
-pub(crate) fn arg<'a, T>(pos: Option<T>, kwargs: &'a Kwargs, name: &'a str) -> Result<Option<T>, Error>
+pub(crate) fn arg<'a, T>(
+    pos: Option<T>,
+    kwargs: &'a Kwargs,
+    name: &'a str,
+) -> Result<Option<T>, Error>
 where
     T: minijinja::value::ArgType<'a, Output = T>,
 {
@@ -169,7 +171,12 @@ fn parse_int(s: &str, base: u32) -> Option<i64> {
 }
 
 /// Jinja2's `float(value, default=0.0)`.
-fn float(state: &State, value: &Value, default: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+fn float(
+    state: &State,
+    value: &Value,
+    default: Option<Value>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     let default = arg(default, &kwargs, "default")?.unwrap_or_else(|| Value::from(0.0));
     kwargs.assert_all_used()?;
     defined(state, value)?;
@@ -211,11 +218,7 @@ fn join(
     kwargs.assert_all_used()?;
     defined(state, value)?;
     if let Some(s) = value.as_str() {
-        return Ok(s
-            .chars()
-            .map(String::from)
-            .collect::<Vec<_>>()
-            .join(&sep));
+        return Ok(s.chars().map(String::from).collect::<Vec<_>>().join(&sep));
     }
     let iter = value
         .try_iter()
@@ -232,7 +235,12 @@ fn join(
 }
 
 /// `mandatory(msg=None)`: fails when the value is undefined.
-fn mandatory(state: &State, value: &Value, msg: Option<String>, kwargs: Kwargs) -> Result<Value, Error> {
+fn mandatory(
+    state: &State,
+    value: &Value,
+    msg: Option<String>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     let msg = arg(msg, &kwargs, "msg")?;
     kwargs.assert_all_used()?;
     if value.is_undefined() {
@@ -245,13 +253,10 @@ fn mandatory(state: &State, value: &Value, msg: Option<String>, kwargs: Kwargs) 
 }
 
 /// `ternary(true_val, false_val, none_val=None)`.
-fn ternary(
-    value: &Value,
-    true_val: Value,
-    false_val: Value,
-    none_val: Option<Value>,
-) -> Value {
-    if value.is_none() && let Some(n) = none_val {
+fn ternary(value: &Value, true_val: Value, false_val: Value, none_val: Option<Value>) -> Value {
+    if value.is_none()
+        && let Some(n) = none_val
+    {
         return n;
     }
     if value.is_true() { true_val } else { false_val }
@@ -268,7 +273,9 @@ fn json_style(kwargs: &Kwargs, indent: Option<usize>, sort_keys: bool) -> Result
         Some(v) => Some(usize::try_from(v)?),
         None => indent,
     };
-    let sort_keys = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(sort_keys);
+    let sort_keys = kwargs
+        .get::<Option<bool>>("sort_keys")?
+        .unwrap_or(sort_keys);
     let ensure_ascii = kwargs.get::<Option<bool>>("ensure_ascii")?.unwrap_or(true);
     let separators = match kwargs.get::<Option<Value>>("separators")? {
         Some(v) if !v.is_none() => {
@@ -310,7 +317,13 @@ fn from_json(state: &State, value: &Value) -> Result<Value, Error> {
 fn yaml_indent(kwargs: &Kwargs, default: usize) -> Result<usize, Error> {
     let indent = kwargs.get::<Option<usize>>("indent")?.unwrap_or(default);
     // PyYAML options without an equivalent here are accepted and ignored.
-    for name in ["width", "default_flow_style", "allow_unicode", "sort_keys", "explicit_start"] {
+    for name in [
+        "width",
+        "default_flow_style",
+        "allow_unicode",
+        "sort_keys",
+        "explicit_start",
+    ] {
         let _ = kwargs.get::<Option<Value>>(name)?;
     }
     kwargs.assert_all_used()?;
@@ -371,7 +384,9 @@ pub(crate) fn digest_hex(kind: &str, data: &[u8]) -> Result<String, Error> {
         other => {
             return Err(fail(
                 "hash",
-                format!("unsupported hash type '{other}' (sha1, sha224, sha256, sha384, sha512, md5)"),
+                format!(
+                    "unsupported hash type '{other}' (sha1, sha224, sha256, sha384, sha512, md5)"
+                ),
             ));
         }
     })
@@ -379,7 +394,10 @@ pub(crate) fn digest_hex(kind: &str, data: &[u8]) -> Result<String, Error> {
 
 /// `hash(hashtype='sha1')`.
 fn hash(state: &State, value: &Value, kind: Option<String>) -> Result<String, Error> {
-    digest_hex(kind.as_deref().unwrap_or("sha1"), text(state, value)?.as_bytes())
+    digest_hex(
+        kind.as_deref().unwrap_or("sha1"),
+        text(state, value)?.as_bytes(),
+    )
 }
 
 /// `checksum`: sha1.
@@ -537,7 +555,8 @@ fn random(
 
 fn number(state: &State, value: &Value, name: &str) -> Result<f64, Error> {
     defined(state, value)?;
-    f64::try_from(value.clone()).map_err(|_| fail(name, format!("{} is not a number", py_str(value))))
+    f64::try_from(value.clone())
+        .map_err(|_| fail(name, format!("{} is not a number", py_str(value))))
 }
 
 /// `log(base=e)`.
@@ -558,7 +577,7 @@ fn pow(state: &State, value: &Value, y: f64) -> Result<f64, Error> {
 fn root(state: &State, value: &Value, base: Option<f64>) -> Result<f64, Error> {
     let x = number(state, value, "root")?;
     Ok(match base.unwrap_or(2.0) {
-        b if b == 2.0 => x.sqrt(),
+        2.0 => x.sqrt(),
         b => x.powf(1.0 / b),
     })
 }
@@ -632,14 +651,26 @@ mod unit {
 
     #[test]
     fn json_and_yaml() {
-        assert_eq!(r("{{ {'b': 1, 'a': [true, none]} | to_json }}"), r#"{"b": 1, "a": [true, null]}"#);
+        assert_eq!(
+            r("{{ {'b': 1, 'a': [true, none]} | to_json }}"),
+            r#"{"b": 1, "a": [true, null]}"#
+        );
         assert_eq!(
             r("{{ {'b': 1, 'a': 'x'} | to_nice_json }}"),
             "{\n    \"a\": \"x\",\n    \"b\": 1\n}"
         );
-        assert_eq!(r("{{ {'a': 1} | to_nice_json(indent=2) }}"), "{\n  \"a\": 1\n}");
-        assert_eq!(r("{{ ('{\"z\": 1, \"a\": [1, 2]}' | from_json).a[1] }}"), "2");
-        assert_eq!(r("{{ ('{\"z\": 1, \"a\": 2}' | from_json) | list }}"), "['z', 'a']");
+        assert_eq!(
+            r("{{ {'a': 1} | to_nice_json(indent=2) }}"),
+            "{\n  \"a\": 1\n}"
+        );
+        assert_eq!(
+            r("{{ ('{\"z\": 1, \"a\": [1, 2]}' | from_json).a[1] }}"),
+            "2"
+        );
+        assert_eq!(
+            r("{{ ('{\"z\": 1, \"a\": 2}' | from_json) | list }}"),
+            "['z', 'a']"
+        );
         assert_eq!(r("{{ {'a': [1, 2]} | to_yaml }}"), "a:\n- 1\n- 2\n");
         assert_eq!(r("{{ {'a': {'b': 1}} | to_nice_yaml }}"), "a:\n    b: 1\n");
         assert_eq!(r("{{ ('a: yes\\nb: [1, 2]' | from_yaml).b[0] }}"), "1");
@@ -651,13 +682,22 @@ mod unit {
     fn encodings_and_hashes() {
         assert_eq!(r("{{ 'hello' | b64encode }}"), "aGVsbG8=");
         assert_eq!(r("{{ 'aGVsbG8=' | b64decode }}"), "hello");
-        assert_eq!(r("{{ 'hello' | hash('sha1') }}"), "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
-        assert_eq!(r("{{ 'hello' | checksum }}"), "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
+        assert_eq!(
+            r("{{ 'hello' | hash('sha1') }}"),
+            "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"
+        );
+        assert_eq!(
+            r("{{ 'hello' | checksum }}"),
+            "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"
+        );
         assert_eq!(
             r("{{ 'hello' | hash('sha256') }}"),
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
-        assert_eq!(r("{{ 'hello' | hash('md5') }}"), "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!(
+            r("{{ 'hello' | hash('md5') }}"),
+            "5d41402abc4b2a76b9719d911017c592"
+        );
         assert!(r("{{ 'hello' | hash('whirlpool') }}").contains("unsupported hash type"));
     }
 
@@ -670,12 +710,18 @@ mod unit {
         assert_eq!(r("{{ '/' | dirname }}"), "/");
         assert_eq!(r("{{ 'a/b.tar.gz' | splitext }}"), "['a/b.tar', '.gz']");
         assert_eq!(r("{{ '.bashrc' | splitext }}"), "['.bashrc', '']");
-        assert_eq!(r("{{ ['/etc', 'nginx', 'x.conf'] | path_join }}"), "/etc/nginx/x.conf");
+        assert_eq!(
+            r("{{ ['/etc', 'nginx', 'x.conf'] | path_join }}"),
+            "/etc/nginx/x.conf"
+        );
         assert_eq!(r("{{ ['a', '/b', 'c'] | path_join }}"), "/b/c");
         assert_eq!(r("{{ \"it's here\" | quote }}"), "'it'\\''s here'");
         assert_eq!(r("{{ '' | quote }}"), "''");
         let home = std::env::var("HOME").unwrap_or_default();
-        assert_eq!(r("{{ '~/x' | expanduser }}"), format!("{}/x", home.trim_end_matches('/')));
+        assert_eq!(
+            r("{{ '~/x' | expanduser }}"),
+            format!("{}/x", home.trim_end_matches('/'))
+        );
     }
 
     #[test]
@@ -697,9 +743,100 @@ mod unit {
     }
 
     #[test]
+    fn jinja_builtins_behave_like_ansible() {
+        assert_eq!(
+            r("{{ 'Hello World' | lower }}|{{ 'a' | upper }}"),
+            "hello world|A"
+        );
+        assert_eq!(
+            r("{{ 'hello world' | capitalize }}|{{ 'hello world' | title }}"),
+            "Hello world|Hello World"
+        );
+        assert_eq!(
+            r("{{ '  x  ' | trim }}|{{ 'a-b-c' | replace('-', '+') }}"),
+            "x|a+b+c"
+        );
+        assert_eq!(r("{{ 'a,b,c' | split(',') }}"), "['a', 'b', 'c']");
+        assert_eq!(r("{{ 'a b  c' | split }}"), "['a', 'b', 'c']");
+        assert_eq!(r("{{ [3, 1, 2] | first }}|{{ [3, 1, 2] | last }}"), "3|2");
+        assert_eq!(r("{{ [3, 1, 2] | length }}|{{ 'abc' | count }}"), "3|3");
+        assert_eq!(
+            r("{{ [3, 1, 2] | sort }}|{{ [3, 1, 2] | sort(reverse=true) }}"),
+            "[1, 2, 3]|[3, 2, 1]"
+        );
+        assert_eq!(
+            r("{{ [{'n': 'b'}, {'n': 'a'}] | sort(attribute='n') | map(attribute='n') | list }}"),
+            "['a', 'b']"
+        );
+        assert_eq!(
+            r("{{ [3, 1, 2] | min }}|{{ [3, 1, 2] | max }}|{{ [3, 1, 2] | sum }}"),
+            "1|3|6"
+        );
+        assert_eq!(
+            r(
+                "{{ [{'a': 2}, {'a': 5}] | max(attribute='a') }}|{{ [{'a': 2}, {'a': 5}] | sum(attribute='a') }}"
+            ),
+            "{'a': 5}|7"
+        );
+        assert_eq!(r("{{ ['1', '2'] | map('int') | sum }}"), "3");
+        assert_eq!(r("{{ [1, 2, 3, 4] | select('even') | list }}"), "[2, 4]");
+        assert_eq!(r("{{ [1, 2, 3, 4] | reject('odd') | list }}"), "[2, 4]");
+        assert_eq!(
+            r("{{ ['ab', 'cd'] | select('match', 'a') | list }}"),
+            "['ab']"
+        );
+        assert_eq!(
+            r("{{ ['ab', 'cd'] | reject('search', 'd') | list }}"),
+            "['ab']"
+        );
+        assert_eq!(r("{{ [1, 5] | select('in', [5, 6]) | list }}"), "[5]");
+        let users = "[{'n': 'a', 'v': '1.2'}, {'n': 'b', 'admin': true, 'v': '2.0'}]";
+        assert_eq!(
+            r(&format!(
+                "{{{{ {users} | selectattr('admin', 'defined') | map(attribute='n') | list }}}}"
+            )),
+            "['b']"
+        );
+        assert_eq!(
+            r(&format!(
+                "{{{{ {users} | rejectattr('admin', 'defined') | map(attribute='n') | list }}}}"
+            )),
+            "['a']"
+        );
+        assert_eq!(
+            r(&format!(
+                "{{{{ {users} | selectattr('n', 'equalto', 'a') | map(attribute='v') | list }}}}"
+            )),
+            "['1.2']"
+        );
+        assert_eq!(
+            r(&format!(
+                "{{{{ {users} | selectattr('v', 'version', '1.5', '>=') | map(attribute='n') | list }}}}"
+            )),
+            "['b']"
+        );
+        assert_eq!(
+            r(&format!(
+                "{{{{ {users} | selectattr('n', 'search', 'b') | list | length }}}}"
+            )),
+            "1"
+        );
+        assert_eq!(
+            r("{{ range(3) | list }}|{{ range(1, 7, 2) | list }}"),
+            "[0, 1, 2]|[1, 3, 5]"
+        );
+        assert_eq!(
+            r("={{ {'b': 1, 'a': 2} | dictsort }}"),
+            "=[('a', 2), ('b', 1)]"
+        );
+    }
+
+    #[test]
     fn native_types_from_filters() {
         let t = Templar::new();
-        let v = t.render_str("{{ '5' | int }}", &Scope::default()).expect("renders");
+        let v = t
+            .render_str("{{ '5' | int }}", &Scope::default())
+            .expect("renders");
         assert_eq!(v, Value::from(5));
     }
 }

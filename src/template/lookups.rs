@@ -152,10 +152,16 @@ fn run(
                 .map(|t| {
                     let term = py_str(t);
                     let path = find_file(root, "__file_search", &term).ok_or_else(|| {
-                        fail("lookup('file')", format!("could not locate file in lookup: {term}"))
+                        fail(
+                            "lookup('file')",
+                            format!("could not locate file in lookup: {term}"),
+                        )
                     })?;
                     let mut content = std::fs::read_to_string(&path).map_err(|e| {
-                        fail("lookup('file')", format!("could not read {}: {e}", path.display()))
+                        fail(
+                            "lookup('file')",
+                            format!("could not read {}: {e}", path.display()),
+                        )
                     })?;
                     if rstrip {
                         content.truncate(content.trim_end().len());
@@ -188,7 +194,12 @@ fn run(
                     .arg("-c")
                     .arg(&cmd)
                     .output()
-                    .map_err(|e| fail(&format!("lookup('{name}')"), format!("cannot run {cmd:?}: {e}")))?;
+                    .map_err(|e| {
+                        fail(
+                            &format!("lookup('{name}')"),
+                            format!("cannot run {cmd:?}: {e}"),
+                        )
+                    })?;
                 if !output.status.success() {
                     return Err(fail(
                         &format!("lookup('{name}')"),
@@ -210,7 +221,10 @@ fn run(
         "template" => {
             let sr = scope_root(root)?;
             let mut scope = sr.scope.clone();
-            if let Some(extra) = options.get("template_vars").filter(|v| v.kind() == ValueKind::Map) {
+            if let Some(extra) = options
+                .get("template_vars")
+                .filter(|v| v.kind() == ValueKind::Map)
+            {
                 let layer: crate::core::Vars = map_entries(extra)
                     .into_iter()
                     .map(|(k, v)| (py_str(&k), v))
@@ -230,7 +244,10 @@ fn run(
                         )
                     })?;
                 let source = std::fs::read_to_string(&path).map_err(|e| {
-                    fail("lookup('template')", format!("could not read {}: {e}", path.display()))
+                    fail(
+                        "lookup('template')",
+                        format!("could not read {}: {e}", path.display()),
+                    )
                 })?;
                 let rendered = sr
                     .templar
@@ -249,7 +266,10 @@ fn run(
                     let v = root.get_attr(&var)?;
                     if v.is_undefined() {
                         default.clone().ok_or_else(|| {
-                            fail("lookup('vars')", format!("No variable found with this name: {var}"))
+                            fail(
+                                "lookup('vars')",
+                                format!("No variable found with this name: {var}"),
+                            )
                         })
                     } else {
                         Ok(v)
@@ -345,7 +365,10 @@ fn run(
                 for dir in dirs {
                     let full = dir.join(&pattern);
                     let Ok(paths) = glob::glob(&full.to_string_lossy()) else {
-                        return Err(fail("lookup('fileglob')", format!("bad pattern {pattern:?}")));
+                        return Err(fail(
+                            "lookup('fileglob')",
+                            format!("bad pattern {pattern:?}"),
+                        ));
                     };
                     let found: Vec<Value> = paths
                         .flatten()
@@ -447,9 +470,15 @@ fn sequence(spec: &str) -> Result<Vec<String>, Error> {
     }
     if let Some(c) = count {
         if end.is_some() {
-            return Err(err("can't specify both count and end in with_sequence".into()));
+            return Err(err(
+                "can't specify both count and end in with_sequence".into()
+            ));
         }
-        end = Some(if c == 0 { start - stride } else { start + (c - 1) * stride });
+        end = Some(if c == 0 {
+            start - stride
+        } else {
+            start + (c - 1) * stride
+        });
         if c == 0 {
             return Ok(Vec::new());
         }
@@ -544,13 +573,28 @@ mod tests {
             Value::from(vec![Value::from(dir.path().to_string_lossy().into_owned())]),
         )]);
         assert_eq!(r("{{ lookup('file', 'motd') }}", &s), "hello");
-        assert_eq!(r("{{ lookup('file', 'motd', rstrip=False) }}", &s), "hello\n\n");
-        assert_eq!(r("{{ query('file', 'motd', 'motd') }}", &s), "['hello', 'hello']");
+        assert_eq!(
+            r("{{ lookup('file', 'motd', rstrip=False) }}", &s),
+            "hello\n\n"
+        );
+        assert_eq!(
+            r("{{ query('file', 'motd', 'motd') }}", &s),
+            "['hello', 'hello']"
+        );
         assert_eq!(r("{{ lookup('file', 'motd', 'motd') }}", &s), "hello,hello");
         let abs = dir.path().join("motd");
-        assert_eq!(r(&format!("{{{{ lookup('file', '{}') }}}}", abs.display()), &s), "hello");
+        assert_eq!(
+            r(
+                &format!("{{{{ lookup('file', '{}') }}}}", abs.display()),
+                &s
+            ),
+            "hello"
+        );
         let err = r("{{ lookup('file', 'nope.txt') }}", &s);
-        assert!(err.contains("could not locate file in lookup: nope.txt"), "{err}");
+        assert!(
+            err.contains("could not locate file in lookup: nope.txt"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -559,12 +603,21 @@ mod tests {
         // PATH is set in any test environment.
         assert_eq!(r("{{ lookup('env', 'PATH') == '' }}", &s), "False");
         assert_eq!(
-            r("{{ lookup('env', 'SHIPSHAPE_SURELY_UNSET', default='dflt') }}", &s),
+            r(
+                "{{ lookup('env', 'SHIPSHAPE_SURELY_UNSET', default='dflt') }}",
+                &s
+            ),
             "dflt"
         );
         assert_eq!(r("{{ lookup('env', 'SHIPSHAPE_SURELY_UNSET') }}", &s), "");
-        assert_eq!(r("{{ lookup('pipe', 'echo hi; echo there') }}", &s), "hi\nthere");
-        assert_eq!(r("{{ query('lines', 'printf \"a\\nb\\n\"') }}", &s), "['a', 'b']");
+        assert_eq!(
+            r("{{ lookup('pipe', 'echo hi; echo there') }}", &s),
+            "hi\nthere"
+        );
+        assert_eq!(
+            r("{{ query('lines', 'printf \"a\\nb\\n\"') }}", &s),
+            "['a', 'b']"
+        );
         assert!(r("{{ lookup('pipe', 'exit 3') }}", &s).contains("returned 3"));
     }
 
@@ -576,14 +629,20 @@ mod tests {
         ]);
         assert_eq!(r("{{ lookup('vars', 'greeting') }}", &s), "hi you");
         assert_eq!(r("{{ lookup('vars', 'nope', default=1) }}", &s), "1");
-        assert!(r("{{ lookup('vars', 'nope') }}", &s).contains("No variable found with this name: nope"));
+        assert!(
+            r("{{ lookup('vars', 'nope') }}", &s)
+                .contains("No variable found with this name: nope")
+        );
         assert_eq!(r("{{ query('items', [1, 2], 3) }}", &s), "[1, 2, 3]");
         assert_eq!(r("{{ query('list', [1, [2]]) }}", &s), "[1, [2]]");
         assert_eq!(
             r("{{ query('dict', {'a': 1}) }}", &s),
             "[{'key': 'a', 'value': 1}]"
         );
-        assert_eq!(r("{{ q('indexed_items', ['a', 'b']) }}", &s), "[[0, 'a'], [1, 'b']]");
+        assert_eq!(
+            r("{{ q('indexed_items', ['a', 'b']) }}", &s),
+            "[[0, 'a'], [1, 'b']]"
+        );
         assert_eq!(
             r("{{ query('nested', [1, 2], ['a', 'b']) }}", &s),
             "[[1, 'a'], [1, 'b'], [2, 'a'], [2, 'b']]"
@@ -592,18 +651,31 @@ mod tests {
             r("{{ query('together', [1, 2], ['a']) }}", &s),
             "[[1, 'a'], [2, None]]"
         );
-        assert_eq!(r("{{ lookup('vars', 'who', wantlist=True) }}", &s), "['you']");
+        assert_eq!(
+            r("{{ lookup('vars', 'who', wantlist=True) }}", &s),
+            "['you']"
+        );
     }
 
     #[test]
     fn sequence_lookup() {
-        assert_eq!(sequence("start=1 end=3").ok(), Some(vec!["1".into(), "2".into(), "3".into()]));
+        assert_eq!(
+            sequence("start=1 end=3").ok(),
+            Some(vec!["1".into(), "2".into(), "3".into()])
+        );
         assert_eq!(
             sequence("start=0 end=32 stride=16 format=testuser%02x").ok(),
-            Some(vec!["testuser00".into(), "testuser10".into(), "testuser20".into()])
+            Some(vec![
+                "testuser00".into(),
+                "testuser10".into(),
+                "testuser20".into()
+            ])
         );
         assert_eq!(sequence("count=2").ok(), Some(vec!["1".into(), "2".into()]));
-        assert_eq!(sequence("4-6/2:host%d").ok(), Some(vec!["host4".into(), "host6".into()]));
+        assert_eq!(
+            sequence("4-6/2:host%d").ok(),
+            Some(vec!["host4".into(), "host6".into()])
+        );
         assert!(sequence("start=5 end=1").is_err());
     }
 
@@ -620,7 +692,10 @@ mod tests {
         ]);
         assert_eq!(r("{{ lookup('template', 't.j2') }}", &s), "name=web\n");
         assert_eq!(
-            r("{{ lookup('template', 't.j2', template_vars={'n': 'db'}) }}", &s),
+            r(
+                "{{ lookup('template', 't.j2', template_vars={'n': 'db'}) }}",
+                &s
+            ),
             "name=db\n"
         );
     }
@@ -638,7 +713,10 @@ mod tests {
         std::fs::write(dir.path().join("b.txt"), "").expect("write");
         let s = Scope::default();
         let out = r(
-            &format!("{{{{ query('fileglob', '{}/*.conf') | length }}}}", dir.path().display()),
+            &format!(
+                "{{{{ query('fileglob', '{}/*.conf') | length }}}}",
+                dir.path().display()
+            ),
             &s,
         );
         assert_eq!(out, "1");

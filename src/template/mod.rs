@@ -53,7 +53,11 @@ pub fn omit_marker() -> &'static str {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0),
         );
-        format!("__omit_place_holder__{:016x}{:016x}", a.finish(), b.finish())
+        format!(
+            "__omit_place_holder__{:016x}{:016x}",
+            a.finish(),
+            b.finish()
+        )
     })
 }
 

@@ -310,7 +310,11 @@ pub(crate) fn ansible_bool(v: &Value) -> bool {
     match v.kind() {
         ValueKind::Bool => v.is_true(),
         ValueKind::String => matches!(
-            v.as_str().unwrap_or_default().trim().to_ascii_lowercase().as_str(),
+            v.as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+                .as_str(),
             "yes" | "on" | "1" | "true" | "y" | "t"
         ),
         ValueKind::Number => matches!(f64::try_from(v.clone()), Ok(f) if f == 1.0),

@@ -50,8 +50,12 @@ pub(crate) fn compile(
     } else {
         translated.push_str(&body);
     }
-    let re = regex::Regex::new(&translated)
-        .map_err(|e| fail("regex", format!("invalid regular expression {pattern:?}: {e}")))?;
+    let re = regex::Regex::new(&translated).map_err(|e| {
+        fail(
+            "regex",
+            format!("invalid regular expression {pattern:?}: {e}"),
+        )
+    })?;
     let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());
     if guard.len() > 1024 {
         guard.clear();
@@ -188,7 +192,9 @@ fn regex_search(
         return Ok(Value::from(()));
     };
     if groups.is_empty() {
-        return Ok(Value::from(caps.get(0).map(|m| m.as_str()).unwrap_or_default()));
+        return Ok(Value::from(
+            caps.get(0).map(|m| m.as_str()).unwrap_or_default(),
+        ));
     }
     let mut out = Vec::new();
     for g in groups.iter() {
@@ -202,7 +208,10 @@ fn regex_search(
         } else {
             return Err(fail("regex_search", format!("unknown argument {g:?}")));
         };
-        out.push(m.map(|m| Value::from(m.as_str())).unwrap_or(Value::from(())));
+        out.push(
+            m.map(|m| Value::from(m.as_str()))
+                .unwrap_or(Value::from(())),
+        );
     }
     Ok(Value::from(out))
 }
@@ -280,28 +289,44 @@ mod tests {
 
     #[test]
     fn regex_replace_like_ansible() {
-        assert_eq!(r("{{ 'ansible' | regex_replace('^a.*i(.*)$', 'a\\\\1') }}"), "able");
+        assert_eq!(
+            r("{{ 'ansible' | regex_replace('^a.*i(.*)$', 'a\\\\1') }}"),
+            "able"
+        );
         assert_eq!(
             r("{{ 'foobar' | regex_replace('^f.*o(.*)$', '\\\\1') }}"),
             "bar"
         );
         assert_eq!(
-            r("{{ 'localhost:80' | regex_replace('^(?P<host>.+):(?P<port>\\\\d+)$', '\\\\g<host>, \\\\g<port>') }}"),
+            r(
+                "{{ 'localhost:80' | regex_replace('^(?P<host>.+):(?P<port>\\\\d+)$', '\\\\g<host>, \\\\g<port>') }}"
+            ),
             "localhost, 80"
         );
-        assert_eq!(r("{{ 'CAR' | regex_replace('car', 'bus', ignorecase=True) }}"), "bus");
+        assert_eq!(
+            r("{{ 'CAR' | regex_replace('car', 'bus', ignorecase=True) }}"),
+            "bus"
+        );
         assert_eq!(r("{{ 'aaa' | regex_replace('a', 'b', count=2) }}"), "bba");
-        assert_eq!(r("{{ 'a\\nb' | regex_replace('^', '#', multiline=True) }}"), "#a\n#b");
+        assert_eq!(
+            r("{{ 'a\\nb' | regex_replace('^', '#', multiline=True) }}"),
+            "#a\n#b"
+        );
         assert_eq!(r("{{ 'cost' | regex_replace('o', '$') }}"), "c$st");
         assert!(r("{{ 'x' | regex_replace('(', 'y') }}").contains("invalid regular expression"));
     }
 
     #[test]
     fn regex_search_and_findall() {
-        assert_eq!(r("{{ 'server1/database42' | regex_search('database[0-9]+') }}"), "database42");
+        assert_eq!(
+            r("{{ 'server1/database42' | regex_search('database[0-9]+') }}"),
+            "database42"
+        );
         assert_eq!(r("{{ 'foo' | regex_search('bar') }}"), "None");
         assert_eq!(
-            r("{{ 'server1/database42' | regex_search('server([0-9]+)/database([0-9]+)', '\\\\1', '\\\\2') }}"),
+            r(
+                "{{ 'server1/database42' | regex_search('server([0-9]+)/database([0-9]+)', '\\\\1', '\\\\2') }}"
+            ),
             "['1', '42']"
         );
         assert_eq!(
@@ -310,18 +335,32 @@ mod tests {
         );
         assert_eq!(r("{{ 'ABC' | regex_search('b', ignorecase=true) }}"), "B");
         assert_eq!(
-            r("{{ 'DNS servers 8.8.8.8 and 8.8.4.4' | regex_findall('\\\\b(?:[0-9]{1,3}\\\\.){3}[0-9]{1,3}\\\\b') }}"),
+            r(
+                "{{ 'DNS servers 8.8.8.8 and 8.8.4.4' | regex_findall('\\\\b(?:[0-9]{1,3}\\\\.){3}[0-9]{1,3}\\\\b') }}"
+            ),
             "['8.8.8.8', '8.8.4.4']"
         );
-        assert_eq!(r("{{ 'a=1 b=2' | regex_findall('(\\\\w)=(\\\\d)') }}"), "[['a', '1'], ['b', '2']]");
-        assert_eq!(r("{{ 'a=1 b=2' | regex_findall('\\\\w=(\\\\d)') }}"), "['1', '2']");
+        assert_eq!(
+            r("{{ 'a=1 b=2' | regex_findall('(\\\\w)=(\\\\d)') }}"),
+            "[['a', '1'], ['b', '2']]"
+        );
+        assert_eq!(
+            r("{{ 'a=1 b=2' | regex_findall('\\\\w=(\\\\d)') }}"),
+            "['1', '2']"
+        );
     }
 
     #[test]
     fn regex_escape_like_python() {
-        assert_eq!(r("{{ '^f.*o(.*)$' | regex_escape }}"), r"\^f\.\*o\(\.\*\)\$");
+        assert_eq!(
+            r("{{ '^f.*o(.*)$' | regex_escape }}"),
+            r"\^f\.\*o\(\.\*\)\$"
+        );
         assert_eq!(r("{{ 'a_b-c' | regex_escape }}"), r"a_b\-c");
-        assert_eq!(r("{{ '^f.*o(.*)$' | regex_escape('posix_basic') }}"), r"\^f\.\*o(\.\*)\$");
+        assert_eq!(
+            r("{{ '^f.*o(.*)$' | regex_escape('posix_basic') }}"),
+            r"\^f\.\*o(\.\*)\$"
+        );
     }
 
     #[test]

@@ -115,6 +115,11 @@ impl Templar {
     pub fn eval(&self, expr: &str, scope: &Scope) -> Result<Value, TemplateError> {
         let root = ScopeRoot::value(scope, self);
         let expr = single_expression(expr).unwrap_or(expr.trim());
+        if has_template_syntax(expr) {
+            // Old-style `when: "{{ x }} == 1"`: render the templates, then evaluate.
+            let rendered = py_str(&self.render_str_in(expr, &root)?);
+            return self.eval_in(&rendered, &root);
+        }
         self.eval_in(expr, &root)
     }
 
@@ -180,7 +185,10 @@ impl Templar {
             },
             ValueKind::Seq => {
                 let mut out = Vec::with_capacity(v.len().unwrap_or(0));
-                for item in v.try_iter().map_err(|e| self.map_err(e, root, Src::Inline("")))? {
+                for item in v
+                    .try_iter()
+                    .map_err(|e| self.map_err(e, root, Src::Inline("")))?
+                {
                     out.push(if needs_render(&item) {
                         self.render_value_in(&item, root)?
                     } else {
@@ -191,7 +199,10 @@ impl Templar {
             }
             ValueKind::Map => {
                 let mut out = IndexMap::new();
-                for k in v.try_iter().map_err(|e| self.map_err(e, root, Src::Inline("")))? {
+                for k in v
+                    .try_iter()
+                    .map_err(|e| self.map_err(e, root, Src::Inline("")))?
+                {
                     let item = v.get_item(&k).unwrap_or_default();
                     let key = if needs_render(&k) {
                         self.render_value_in(&k, root)?
@@ -251,7 +262,12 @@ impl Templar {
         Ok(materialize(&v))
     }
 
-    fn render_named(&self, name: &str, root: &Value, src: Src<'_>) -> Result<String, TemplateError> {
+    fn render_named(
+        &self,
+        name: &str,
+        root: &Value,
+        src: Src<'_>,
+    ) -> Result<String, TemplateError> {
         let tmpl = self
             .inner
             .env
@@ -267,7 +283,7 @@ impl Templar {
     /// Turns a minijinja error into a [`TemplateError`] naming the undefined variable, the
     /// syntax problem or the failing operation.
     fn map_err(&self, err: minijinja::Error, root: &Value, src: Src<'_>) -> TemplateError {
-        let location = self.location(&err, src);
+        let location = Self::location(&err);
         if let Some(te) = carried(&err) {
             return match location {
                 Some(loc) if matches!(src, Src::File { .. }) => te.with_context(loc),
@@ -309,17 +325,16 @@ impl Templar {
     }
 
     /// Where an error happened, for file templates and includes: `in template X line N`.
-    fn location(&self, err: &minijinja::Error, src: Src<'_>) -> Option<String> {
+    fn location(err: &minijinja::Error) -> Option<String> {
         let name = err.name()?;
         let line = err.line()?;
-        if name.starts_with(INLINE) || name.starts_with(EXPR) {
+        if name.starts_with(INLINE) || name.starts_with(EXPR) || name.starts_with('<') {
             return None;
         }
-        let shown = env::display_name(name);
-        match src {
-            Src::File { .. } => Some(format!("in template {shown} line {line}")),
-            _ => Some(format!("in template {shown} line {line}")),
-        }
+        Some(format!(
+            "in template {} line {line}",
+            env::display_name(name)
+        ))
     }
 
     fn undefined_error(
@@ -365,7 +380,10 @@ impl Templar {
             let mut names: Vec<String> = t.undeclared_variables(false).into_iter().collect();
             names.sort();
             for n in names {
-                let known = root.get_attr(&n).map(|v| !v.is_undefined()).unwrap_or(false)
+                let known = root
+                    .get_attr(&n)
+                    .map(|v| !v.is_undefined())
+                    .unwrap_or(false)
                     || self.inner.env.globals().any(|(g, _)| g == n);
                 if !known && n != RESULT {
                     return undefined(n.clone(), format!("'{n}' is undefined"));

@@ -123,8 +123,11 @@ fn loose(v: &str) -> Vec<Part> {
     parts
 }
 
+/// A parsed `StrictVersion`: numbers, then an optional pre-release (`a1`, `b2`).
+type Strict = (Vec<u64>, Option<(char, u64)>);
+
 /// distutils' `StrictVersion`: `N.N[.N][(a|b)N]`.
-fn strict(v: &str) -> Option<(Vec<u64>, Option<(char, u64)>)> {
+fn strict(v: &str) -> Option<Strict> {
     let re = compile(r"^(\d+)\.(\d+)(\.(\d+))?([ab](\d+))?$", false, false, false).ok()?;
     let c = re.captures(v)?;
     let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u64>().ok());
@@ -168,8 +171,10 @@ pub(crate) fn compare_versions(a: &str, b: &str, version_type: &str) -> Result<O
     match version_type {
         "loose" => Ok(loose(a).cmp(&loose(b))),
         "strict" => {
-            let pa = strict(a).ok_or_else(|| fail("version", format!("invalid version number '{a}'")))?;
-            let pb = strict(b).ok_or_else(|| fail("version", format!("invalid version number '{b}'")))?;
+            let pa = strict(a)
+                .ok_or_else(|| fail("version", format!("invalid version number '{a}'")))?;
+            let pb = strict(b)
+                .ok_or_else(|| fail("version", format!("invalid version number '{b}'")))?;
             Ok(pa.0.cmp(&pb.0).then_with(|| match (&pa.1, &pb.1) {
                 (None, None) => Ordering::Equal,
                 (None, Some(_)) => Ordering::Greater,
@@ -178,14 +183,19 @@ pub(crate) fn compare_versions(a: &str, b: &str, version_type: &str) -> Result<O
             }))
         }
         "semver" | "semantic" => {
-            let pa = semver(a).ok_or_else(|| fail("version", format!("invalid semantic version '{a}'")))?;
-            let pb = semver(b).ok_or_else(|| fail("version", format!("invalid semantic version '{b}'")))?;
-            Ok(pa.0.cmp(&pb.0).then_with(|| match (pa.1.is_empty(), pb.1.is_empty()) {
-                (true, true) => Ordering::Equal,
-                (true, false) => Ordering::Greater,
-                (false, true) => Ordering::Less,
-                (false, false) => pa.1.cmp(&pb.1),
-            }))
+            let pa = semver(a)
+                .ok_or_else(|| fail("version", format!("invalid semantic version '{a}'")))?;
+            let pb = semver(b)
+                .ok_or_else(|| fail("version", format!("invalid semantic version '{b}'")))?;
+            Ok(pa
+                .0
+                .cmp(&pb.0)
+                .then_with(|| match (pa.1.is_empty(), pb.1.is_empty()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) => Ordering::Greater,
+                    (false, true) => Ordering::Less,
+                    (false, false) => pa.1.cmp(&pb.1),
+                }))
         }
         other => Err(fail(
             "version",
@@ -239,7 +249,10 @@ fn version_test(
 fn items(name: &str, v: &Value) -> Result<Vec<Value>, Error> {
     match v.kind() {
         ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => Ok(v.try_iter()?.collect()),
-        _ => Err(fail(name, format!("expects a list, got {}", py_type_name(v)))),
+        _ => Err(fail(
+            name,
+            format!("expects a list, got {}", py_type_name(v)),
+        )),
     }
 }
 
@@ -260,7 +273,10 @@ fn result_map<'v>(name: &str, state: &State, v: &'v Value) -> Result<&'v Value, 
     if v.kind() != ValueKind::Map {
         return Err(fail(
             name,
-            format!("the '{name}' test expects a dictionary, got {}", py_type_name(v)),
+            format!(
+                "the '{name}' test expects a dictionary, got {}",
+                py_type_name(v)
+            ),
         ));
     }
     Ok(v)
@@ -305,11 +321,18 @@ fn truthy(state: &State, v: &Value, kwargs: Kwargs) -> Result<bool, Error> {
     let convert = kwargs.get::<Option<bool>>("convert_bool")?.unwrap_or(false);
     kwargs.assert_all_used()?;
     defined(state, v)?;
-    Ok(if convert && matches!(v.kind(), ValueKind::String | ValueKind::Bool | ValueKind::Number) {
-        ansible_bool(v)
-    } else {
-        v.is_true()
-    })
+    Ok(
+        if convert
+            && matches!(
+                v.kind(),
+                ValueKind::String | ValueKind::Bool | ValueKind::Number
+            )
+        {
+            ansible_bool(v)
+        } else {
+            v.is_true()
+        },
+    )
 }
 
 /// `value is falsy(convert_bool=False)`.
@@ -358,7 +381,8 @@ fn is_abs(state: &State, v: &Value) -> Result<bool, Error> {
 
 /// `value is vault_encrypted`.
 fn vault_encrypted(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| s.trim_start().starts_with("$ANSIBLE_VAULT;"))
+    v.as_str()
+        .is_some_and(|s| s.trim_start().starts_with("$ANSIBLE_VAULT;"))
 }
 
 #[cfg(test)]
@@ -388,7 +412,10 @@ mod unit {
 
     #[test]
     fn regex_tests() {
-        assert_eq!(t("'http://example.com/x' is match('http://example.com')"), "True");
+        assert_eq!(
+            t("'http://example.com/x' is match('http://example.com')"),
+            "True"
+        );
         assert_eq!(t("'xhttp://example.com' is match('http')"), "False");
         assert_eq!(t("'xhttp://example.com' is search('http')"), "True");
         assert_eq!(t("'ABC' is search('b', ignorecase=true)"), "True");
@@ -404,13 +431,22 @@ mod unit {
         assert_eq!(t("'1.2.3' is version('1.2.3', 'eq')"), "True");
         assert_eq!(t("'2.0' is version('10.0', operator='lt')"), "True");
         assert_eq!(t("'1.0a1' is version('1.0', '<', strict=true)"), "True");
-        assert_eq!(t("'1.0.0-rc.1' is version('1.0.0', '<', version_type='semver')"), "True");
-        assert_eq!(t("'1.0.0-alpha' is version('1.0.0-alpha.1', 'lt', version_type='semver')"), "True");
+        assert_eq!(
+            t("'1.0.0-rc.1' is version('1.0.0', '<', version_type='semver')"),
+            "True"
+        );
+        assert_eq!(
+            t("'1.0.0-alpha' is version('1.0.0-alpha.1', 'lt', version_type='semver')"),
+            "True"
+        );
         assert_eq!(t("'1.2' is version_compare('1.3', 'le')"), "True");
         assert_eq!(t("'1.2' | version_compare('1.3', '>=')"), "False");
         assert!(t("'1.2' is version('1.3', 'bogus')").contains("invalid operator type"));
         assert!(t("'x.y' is version('1.0', strict=true)").contains("invalid version number"));
-        assert_eq!(compare_versions("1.2.10", "1.2.9", "loose").ok(), Some(Ordering::Greater));
+        assert_eq!(
+            compare_versions("1.2.10", "1.2.9", "loose").ok(),
+            Some(Ordering::Greater)
+        );
     }
 
     #[test]
@@ -427,7 +463,10 @@ mod unit {
         assert_eq!(t("{'rc': 0} is succeeded"), "True");
         assert_eq!(t("{'failed': false} is success"), "True");
         assert_eq!(t("{'changed': true} is changed"), "True");
-        assert_eq!(t("{'results': [{'changed': false}, {'changed': true}]} is changed"), "True");
+        assert_eq!(
+            t("{'results': [{'changed': false}, {'changed': true}]} is changed"),
+            "True"
+        );
         assert_eq!(t("{'skipped': true} is skipped"), "True");
         assert_eq!(t("{} is skipped"), "False");
         assert!(t("'x' is failed").contains("expects a dictionary"));
@@ -440,7 +479,10 @@ mod unit {
         assert_eq!(t("'' is falsy"), "True");
         assert_eq!(t("[true, 1] is all"), "True");
         assert_eq!(t("[false, 0] is any"), "False");
-        assert_eq!(t("'$ANSIBLE_VAULT;1.1;AES256\n6162' is vault_encrypted"), "True");
+        assert_eq!(
+            t("'$ANSIBLE_VAULT;1.1;AES256\n6162' is vault_encrypted"),
+            "True"
+        );
     }
 
     #[test]
