@@ -7,7 +7,7 @@
 #
 # One private sshd answers on 127.0.0.1 .. 127.0.0.(HOSTS+1), all on PORT, so inventory hosts
 # 127.0.0.2, 127.0.0.3, ... are distinct addresses reaching the same machine. HOSTS defaults to
-# 15 (env LAB_HOSTS also sets it; at most 253). A socket bound to 127.0.0.1 does not accept
+# 15 (env LAB_HOSTS also sets it; at most 253). LAB_LOGLEVEL=DEBUG3 makes sshd.log verbose. A socket bound to 127.0.0.1 does not accept
 # connections to 127.0.0.2, and we never bind 0.0.0.0 (that would listen on every interface),
 # so each address gets a ListenAddress line. sshd takes at most 16 listen sockets, so every
 # further block of 16 addresses gets one more sshd with the same configuration.
@@ -16,7 +16,8 @@
 # sshd_config[.N], sshd.N.pid, sshd.log, known_hosts (plain entries for [127.0.0.X]:PORT,
 # X = 1..254, so strict host key checking works for every loopback host), ssh_config (for
 # OpenSSH clients: `ssh -F DIR/ssh_config 127.0.0.2`), lab.env (PORT, HOSTS, USER), home/.
-# Works as root and as a normal user (then only that user can log in); never touches ~/.ssh.
+# Works as root (then any local user with a shell can log in with the lab key) and as a normal
+# user (then only that user can log in); never touches ~/.ssh.
 set -euo pipefail
 
 die() { echo "loopback-lab: $*" >&2; exit 1; }
@@ -136,7 +137,7 @@ write_files() {
             echo "MaxAuthTries 20"
             echo "Subsystem sftp $SFTP_SERVER"
             echo "SetEnv HOME=$dir/home"
-            echo "LogLevel ERROR"
+            echo "LogLevel ${LAB_LOGLEVEL:-ERROR}"
         } >"$cfg.tmp"
         mv "$cfg.tmp" "$cfg"
     done
@@ -197,14 +198,14 @@ start_daemons() {
     for i in $(seq 1 100); do
         have=$(lab_pids | wc -l)
         [ "$have" -lt "$want" ] || break
-        if grep -qE 'Bind to port|Cannot bind|fatal' "$dir/sshd.log"; then
+        if grep -qE 'Bind to port .* failed|Cannot bind|fatal' "$dir/sshd.log"; then
             return 1
         fi
         sleep 0.05
     done
     [ "$have" -ge "$want" ] || return 1
     # A partial bind (another listener on one of our addresses) is an error as well.
-    if grep -qE 'Bind to port|Cannot bind' "$dir/sshd.log"; then
+    if grep -qE 'Bind to port .* failed|Cannot bind' "$dir/sshd.log"; then
         return 1
     fi
     return 0
@@ -220,7 +221,8 @@ cmd_up() {
     user=$(id -un)
 
     mkdir -p "$dir" "$dir/home"
-    chmod 700 "$dir"
+    # Other users may traverse (sshd reads authorized_keys as the login user), not list.
+    chmod 711 "$dir"
 
     # Already running with the wanted port and size: nothing to do.
     if [ -n "$(lab_pids)" ] && [ -f "$dir/lab.env" ]; then
@@ -241,7 +243,8 @@ cmd_up() {
         ssh-keygen -q -t ed25519 -N '' -C loopback-lab-client -f "$dir/id_ed25519"
     cp "$dir/id_ed25519.pub" "$dir/authorized_keys.tmp"
     mv "$dir/authorized_keys.tmp" "$dir/authorized_keys"
-    chmod 600 "$dir/authorized_keys" "$dir/id_ed25519" "$dir/ssh_host_ed25519_key"
+    chmod 600 "$dir/id_ed25519" "$dir/ssh_host_ed25519_key"
+    chmod 644 "$dir/authorized_keys"
 
     # sshd running as root needs its privilege separation directory.
     if [ "$(id -u)" -eq 0 ]; then

@@ -90,7 +90,7 @@ pub(crate) fn wrap(script: &str, become_: Option<&Become>) -> Wrapped {
 }
 
 /// A token no script output will contain by chance: pid, a counter and the clock.
-fn unique_token() -> String {
+pub(crate) fn unique_token() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()

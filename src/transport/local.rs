@@ -91,8 +91,11 @@ impl Transport for LocalTransport {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // Its own process group, so a timeout stops the whole command, not just its shell.
+            .process_group(0)
             .spawn()
             .map_err(lost)?;
+        let pgid = child.id();
         let writer = child.stdin.take().expect("stdin is piped");
         let mut source = ChildSource {
             stdout: child.stdout.take(),
@@ -102,14 +105,23 @@ impl Transport for LocalTransport {
             err_buf: vec![0; 16 * 1024],
             exited: false,
         };
-        let run = pump(&mut source, writer, req.stdin, wrapped.watch);
+        let run = pump(&mut source, writer, req.stdin, wrapped.watch, None);
         let result = match req.timeout {
-            Some(t) => tokio::time::timeout(t, run)
-                .await
-                .map_err(|_| TransportError::Timeout {
-                    host: self.host.clone(),
-                    secs: t.as_secs_f64().ceil() as u64,
-                })?,
+            Some(t) => match tokio::time::timeout(t, run).await {
+                Ok(r) => r,
+                Err(_) => {
+                    if let Some(pgid) = pgid.and_then(|p| i32::try_from(p).ok()) {
+                        // SAFETY: kill has no memory preconditions; the group is our child's.
+                        unsafe {
+                            libc::kill(-pgid, libc::SIGTERM);
+                        }
+                    }
+                    return Err(TransportError::Timeout {
+                        host: self.host.clone(),
+                        secs: t.as_secs_f64().ceil() as u64,
+                    });
+                }
+            },
             None => run.await,
         };
         // On every early return the child is killed when `source` drops (kill_on_drop).
@@ -162,12 +174,28 @@ mod tests {
     #[test]
     fn times_out() {
         let t = LocalTransport::new("local");
-        let mut req = ExecRequest::new("sleep 5");
+        let mut req = ExecRequest::new("sleep 7.319; echo never");
         req.timeout = Some(Duration::from_millis(200));
         let start = std::time::Instant::now();
-        let err = rt().block_on(t.exec(req)).expect_err("timeout");
+        let rt = rt();
+        let err = rt.block_on(t.exec(req)).expect_err("timeout");
         assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
         assert!(start.elapsed() < Duration::from_secs(3));
+        // The whole command is gone, not only its shell.
+        let mut left = String::new();
+        for _ in 0..20 {
+            let out = rt
+                .block_on(t.exec(ExecRequest::new(
+                    "ps -eo args | grep -c '^sleep 7[.]319' || true",
+                )))
+                .expect("runs");
+            left = out.stdout_str();
+            if left.trim() == "0" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(left.trim(), "0");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Commands always run in `/bin/sh`, whatever the login shell is.
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use super::r#become::{BecomeWatch, wrap};
 use super::known_hosts::{HostKeyPolicy, verify_host_key};
-use super::pump::{Event, PumpError, Source, pump};
+use super::pump::{Event, PidMarker, PumpError, Source, pump};
 use crate::core::{ExecOutput, ExecRequest, Secret, Transport, TransportError, quote};
 
 /// Where and as whom to connect: one inventory host.
@@ -266,12 +267,38 @@ impl SshTransport {
         }
     }
 
+    /// Stops a timed-out command: TERM to its process group (the remote session leader,
+    /// which sudo relays to its child), over a fresh channel, within 2 s. Best effort: the
+    /// SSH `signal` request is refused by OpenSSH for root logins, so it is not used.
+    async fn kill_remote(&self, pid: u32) {
+        if pid <= 1 {
+            return;
+        }
+        let script = format!("kill -TERM -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null");
+        let command = format!("exec /bin/sh -c {}", quote(&script));
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let Ok(mut channel) = self.handle.channel_open_session().await else {
+                return;
+            };
+            if channel.exec(false, command.into_bytes()).await.is_err() {
+                return;
+            }
+            while let Some(msg) = channel.wait().await {
+                if matches!(msg, ChannelMsg::Close) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
     /// Opens a session channel and runs `command` in it, all within `limit` when given.
     async fn run(
         &self,
         command: String,
         stdin: Vec<u8>,
         watch: Option<BecomeWatch>,
+        marker: PidMarker,
         limit: Option<Duration>,
     ) -> Result<ExecOutput, TransportError> {
         let deadline = limit.map(|t| tokio::time::Instant::now() + t);
@@ -299,7 +326,7 @@ impl SshTransport {
                 .exec(true, command.into_bytes())
                 .await
                 .map_err(|e| self.lost(format!("cannot start the command: {e}")))?;
-            pump(&mut source, write.make_writer(), stdin, watch)
+            pump(&mut source, write.make_writer(), stdin, watch, Some(marker))
                 .await
                 .map_err(|e| match e {
                     PumpError::Become(message) => TransportError::Become {
@@ -318,7 +345,8 @@ impl SshTransport {
         let pumped = match result {
             Ok(p) => p,
             Err(e) => {
-                // Close the channel: sshd hangs up on the command and the slot is free again.
+                // Close the channel so the slot is free again (the caller stops the command:
+                // sshd leaves a non-tty command running when its channel closes).
                 let _ = tokio::time::timeout(Duration::from_secs(2), write.close()).await;
                 return Err(e);
             }
@@ -374,10 +402,20 @@ impl Transport for SshTransport {
             return Err(self.lost("the connection is closed"));
         }
         let wrapped = wrap(&req.script, req.become_.as_ref());
-        // The login shell runs this line; /bin/sh then runs the script whatever that shell is.
-        let command = format!("exec /bin/sh -c {}", quote(&wrapped.script));
-        self.run(command, req.stdin, wrapped.watch, req.timeout)
-            .await
+        // The login shell runs this line; /bin/sh then runs the script whatever that shell is,
+        // after telling its pid (the process group to stop on a timeout).
+        let (marker, pid_line, pid) = PidMarker::new();
+        let command = format!(
+            "exec /bin/sh -c {}",
+            quote(&format!("{pid_line}\n{}", wrapped.script))
+        );
+        let result = self
+            .run(command, req.stdin, wrapped.watch, marker, req.timeout)
+            .await;
+        if let Err(TransportError::Timeout { .. }) = &result {
+            self.kill_remote(pid.load(Ordering::Relaxed)).await;
+        }
+        result
     }
 
     fn host(&self) -> &str {
