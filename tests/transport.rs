@@ -110,26 +110,34 @@ async fn twenty_concurrent_execs_share_one_connection() {
     for i in 0..20 {
         let t = t.clone();
         set.spawn(async move {
+            let script = format!("sleep 0.3; echo {i}; echo $SSH_CONNECTION; cat");
             let out = t
-                .exec(ExecRequest::new(format!("sleep 0.1; echo {i}; cat")).stdin(format!("in{i}")))
+                .exec(ExecRequest::new(script).stdin(format!("in{i}")))
                 .await;
             (i, out)
         });
     }
+    let mut connections = std::collections::BTreeSet::new();
     let mut seen = 0;
     while let Some(joined) = set.join_next().await {
         let (i, out) = joined.expect("task");
         let out = out.unwrap_or_else(|e| panic!("exec {i}: {e}"));
-        assert_eq!(out.stdout_str(), format!("{i}\nin{i}"));
+        let text = out.stdout_str();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], i.to_string());
+        assert_eq!(lines[2], format!("in{i}"));
+        connections.insert(lines[1].to_string());
         seen += 1;
     }
     assert_eq!(seen, 20);
-    // 8 channels at a time: three waves of 0.1 s, far from 20 sequential round trips.
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    // One TCP connection (same client port) for all of them.
+    assert_eq!(connections.len(), 1, "{connections:?}");
+    // At most 8 channels at a time: at least three waves of 0.3 s; and concurrent, far from
+    // 20 sequential runs (6 s).
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
 }
 
 #[tokio::test]
@@ -164,6 +172,65 @@ async fn timeout_closes_the_channel_and_the_connection_survives() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(left.trim(), "0", "the timed-out command still runs");
+}
+
+#[tokio::test]
+async fn a_silent_server_is_a_connect_timeout() {
+    let lab = lab();
+    // Accepts TCP connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let mut tg = target(&lab, 0);
+    tg.address = "127.0.0.1".into();
+    tg.port = port;
+    tg.connect_timeout = Duration::from_millis(400);
+    let start = Instant::now();
+    let err = SshTransport::connect(&tg, &opts(&lab))
+        .await
+        .err()
+        .expect("times out");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(&err, TransportError::Connect { message, .. } if message.contains("timed out")),
+        "{err}"
+    );
+    holder.abort();
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_lost() {
+    let lab = lab();
+    let t = connect(&lab, 0).await;
+    // The command kills the sshd process that serves this connection.
+    let err = t
+        .exec(ExecRequest::new("kill -9 $PPID; sleep 5"))
+        .await
+        .expect_err("connection dropped");
+    assert!(matches!(err, TransportError::Lost { .. }), "{err}");
+    assert!(err.is_unreachable());
+    let start = Instant::now();
+    let err = t
+        .exec(ExecRequest::new("true"))
+        .await
+        .expect_err("still lost");
+    assert!(matches!(err, TransportError::Lost { .. }), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -351,6 +418,7 @@ async fn authentication_failure_names_what_was_tried() {
     let wrong = lab.dir().join("ssh_host_ed25519_key");
     let missing = lab.dir().join("no-such-key");
     tg.identity_files = vec![wrong.clone(), missing.clone()];
+    tg.password = Some(Secret::new("not the password"));
     let err = SshTransport::connect(&tg, &opts(&lab))
         .await
         .err()
@@ -366,6 +434,102 @@ async fn authentication_failure_names_what_was_tried() {
         message.contains(&format!("{} (cannot read", missing.display())),
         "{message}"
     );
+    assert!(message.contains("password (rejected)"), "{message}");
+    assert!(!message.contains("not the password"), "{message}");
+}
+
+/// Runs in a child test process whose environment points SSH_AUTH_SOCK at a test agent.
+#[tokio::test]
+#[ignore = "run by agent_keys_authenticate in a child process"]
+async fn agent_child() {
+    let Ok(spec) = std::env::var("SHIPSHAPE_TEST_AGENT_TARGET") else {
+        eprintln!("skipped: only meaningful when started by agent_keys_authenticate");
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [addr, port, user, known_hosts] = parts[..] else {
+        panic!("bad SHIPSHAPE_TEST_AGENT_TARGET {spec}");
+    };
+    let mut tg = SshTarget::new("agent-host", addr);
+    tg.port = port.parse().expect("port");
+    tg.user = user.to_string();
+    // Only the agent holds the lab key; a missing file is tried (and skipped) first.
+    tg.identity_files = vec![PathBuf::from("/nonexistent/id_ed25519")];
+    let o = SshOptions {
+        known_hosts: vec![PathBuf::from(known_hosts)],
+        use_agent: true,
+        keepalive: None,
+        ..SshOptions::default()
+    };
+    let t = SshTransport::connect(&tg, &o)
+        .await
+        .unwrap_or_else(|e| panic!("agent authentication: {e}"));
+    let out = t
+        .exec(ExecRequest::new("echo via-agent"))
+        .await
+        .expect("exec");
+    assert_eq!(out.stdout_str(), "via-agent\n");
+}
+
+/// Kills and reaps a child process on drop.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn agent_keys_authenticate() {
+    let lab = lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("agent.sock");
+    let _agent = KillOnDrop(
+        std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent runs (openssh-client)"),
+    );
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(lab.key())
+        .env("SSH_AUTH_SOCK", &sock)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("ssh-add runs");
+    assert!(added.success());
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--ignored", "--exact", "agent_child", "--nocapture"])
+        .env("SSH_AUTH_SOCK", &sock)
+        .env(
+            "SHIPSHAPE_TEST_AGENT_TARGET",
+            format!(
+                "{}|{}|{}|{}",
+                lab.host_addr(0),
+                lab.port(),
+                lab.user(),
+                lab.known_hosts().display()
+            ),
+        )
+        .output()
+        .expect("run the child test");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
 }
 
 #[tokio::test]
