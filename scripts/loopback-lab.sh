@@ -7,10 +7,14 @@
 #
 # One private sshd answers on 127.0.0.1 .. 127.0.0.(HOSTS+1), all on PORT, so inventory hosts
 # 127.0.0.2, 127.0.0.3, ... are distinct addresses reaching the same machine. HOSTS defaults to
-# 15 (env LAB_HOSTS also sets it; at most 253). LAB_LOGLEVEL=DEBUG3 makes sshd.log verbose. A socket bound to 127.0.0.1 does not accept
-# connections to 127.0.0.2, and we never bind 0.0.0.0 (that would listen on every interface),
-# so each address gets a ListenAddress line. sshd takes at most 16 listen sockets, so every
-# further block of 16 addresses gets one more sshd with the same configuration.
+# 15 (env LAB_HOSTS also sets it; at most 253); LAB_LOGLEVEL=DEBUG3 makes sshd.log verbose.
+# A socket bound to 127.0.0.1 does not accept connections to 127.0.0.2, and we never bind
+# 0.0.0.0 (that would listen on every interface), so each address gets a ListenAddress line.
+# sshd takes at most 16 listen sockets, so every further block of 16 addresses gets one more
+# sshd with the same configuration.
+#
+# Without PORT a free one is picked (retrying when another process takes it first). sshd
+# running as root needs /run/sshd, which is created.
 #
 # Files in DIR: ssh_host_ed25519_key (host key), id_ed25519 (client key), authorized_keys,
 # sshd_config[.N], sshd.N.pid, sshd.log, known_hosts (plain entries for [127.0.0.X]:PORT,
@@ -36,6 +40,9 @@ case $dir in
     /*) ;;
     *) dir=$PWD/$dir ;;
 esac
+case $dir in
+    *[[:space:]]* | *'"'* | *"'"*) die "DIR must not contain spaces or quotes (sshd_config paths): $dir" ;;
+esac
 
 SSHD=${SSHD:-/usr/sbin/sshd}
 SFTP_SERVER=/usr/lib/openssh/sftp-server
@@ -58,8 +65,13 @@ lab_pids() {
 }
 
 port_in_use() {
-    # Any listener on the port, on any address.
-    ss -Htln "sport = :$1" 2>/dev/null | grep -q .
+    # Any listener on the port, on any address (without iproute2, only 127.0.0.1 is probed;
+    # a collision elsewhere still shows up as a bind error and another port is tried).
+    if command -v ss >/dev/null 2>&1; then
+        ss -Htln "sport = :$1" 2>/dev/null | grep -q .
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
 }
 
 pick_port() {

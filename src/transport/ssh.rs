@@ -68,7 +68,8 @@ pub struct SshOptions {
     pub host_key_policy: HostKeyPolicy,
     /// Offer the keys of the ssh-agent at `SSH_AUTH_SOCK`.
     pub use_agent: bool,
-    /// Most channels (commands) open at once on one connection (sshd allows 10 by default).
+    /// Most channels (commands) open at once on one connection (sshd allows 10 by default);
+    /// clamped to 1..=1024.
     pub max_channels: usize,
     /// Send a keepalive after this long without traffic; three unanswered ones close it.
     pub keepalive: Option<Duration>,
@@ -138,7 +139,7 @@ pub struct SshTransport {
     handle: Handle<Client>,
     channels: Semaphore,
     /// The jump host's connection, kept open as long as this one.
-    _jump: Option<Box<SshTransport>>,
+    jump: Option<Box<SshTransport>>,
 }
 
 /// How long to wait for a channel when the request has no timeout.
@@ -248,8 +249,8 @@ impl SshTransport {
         Ok(SshTransport {
             name: target.name.clone(),
             handle,
-            channels: Semaphore::new(opts.max_channels.max(1)),
-            _jump: jump,
+            channels: Semaphore::new(opts.max_channels.clamp(1, 1024)),
+            jump,
         })
     }
 
@@ -428,7 +429,7 @@ impl Transport for SshTransport {
             self.handle.disconnect(Disconnect::ByApplication, "", "en"),
         )
         .await;
-        if let Some(j) = &self._jump {
+        if let Some(j) = &self.jump {
             j.close().await;
         }
     }

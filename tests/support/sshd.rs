@@ -140,6 +140,8 @@ impl TestLab {
             .tempdir()
             .expect("create a temp dir for the lab");
         let dir = tempdir.path().to_path_buf();
+        // Also stopped if this process dies before the drop runs.
+        spawn_reaper(&dir);
         let (port, user) = lab_up(&dir, n_hosts.max(1))
             .unwrap_or_else(|e| panic!("cannot start the loopback sshd lab: {e}"));
         TestLab {
