@@ -38,7 +38,10 @@ impl HostKeyPolicy {
 
 /// Why a server key is not trusted; the message names the host, the key and the fix.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostKeyRejection(pub String);
+pub struct HostKeyRejection(
+    /// What is wrong and how to fix it.
+    pub String,
+);
 
 impl fmt::Display for HostKeyRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
