@@ -37,12 +37,20 @@ impl Outcome {
             .as_array()
             .expect("hosts array")
             .iter()
-            .map(|pair| (pair[0].as_str().unwrap_or_default().to_string(), pair[1].clone()))
+            .map(|pair| {
+                (
+                    pair[0].as_str().unwrap_or_default().to_string(),
+                    pair[1].clone(),
+                )
+            })
             .collect()
     }
 
     fn total(&self, key: &str) -> u64 {
-        self.recap().values().map(|s| s[key].as_u64().unwrap_or(0)).sum()
+        self.recap()
+            .values()
+            .map(|s| s[key].as_u64().unwrap_or(0))
+            .sum()
     }
 
     /// (host, task, status) of every host result, in order.
@@ -61,7 +69,10 @@ impl Outcome {
     }
 
     fn show(&self) -> String {
-        format!("exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        format!(
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -161,7 +172,10 @@ fn first_run_changes_second_run_is_idempotent() {
             format!("hello from h{}\n", i + 1)
         );
         let ini = read(&p.base(i).join("etc/app.ini"));
-        assert!(ini.starts_with("port=80\n# BEGIN ANSIBLE MANAGED BLOCK\nmax=10\n"), "{ini}");
+        assert!(
+            ini.starts_with("port=80\n# BEGIN ANSIBLE MANAGED BLOCK\nmax=10\n"),
+            "{ini}"
+        );
     }
     let second = p.play(&[]);
     assert_eq!(second.code, 0, "{}", second.show());
@@ -179,7 +193,10 @@ fn check_mode_predicts_the_real_run_and_changes_nothing() {
     std::fs::write(p.base(1).join("etc/motd"), "hello from h2\n").expect("write");
     let check = p.play(&["--check"]);
     assert_eq!(check.code, 0, "{}", check.show());
-    assert!(!p.base(0).join("etc").exists(), "check mode must not create anything");
+    assert!(
+        !p.base(0).join("etc").exists(),
+        "check mode must not create anything"
+    );
     let real = p.play(&[]);
     assert_eq!(real.code, 0, "{}", real.show());
     let predicted: Vec<_> = check.results();
@@ -188,7 +205,13 @@ fn check_mode_predicts_the_real_run_and_changes_nothing() {
         v.sort();
         v
     };
-    assert_eq!(sorted(predicted), sorted(actual), "check:\n{}\nreal:\n{}", check.show(), real.show());
+    assert_eq!(
+        sorted(predicted),
+        sorted(actual),
+        "check:\n{}\nreal:\n{}",
+        check.show(),
+        real.show()
+    );
     assert_eq!(real.recap()["h2"]["changed"], 3, "{}", real.show());
 }
 
@@ -236,8 +259,14 @@ fn limit_and_tags_select_hosts_and_tasks() {
     assert!(p.base(0).join("a").exists() && p.base(2).join("a").exists());
     assert!(!p.base(1).join("a").exists(), "h2 is outside --limit");
     assert!(!p.base(0).join("b").exists(), "b is not selected");
-    assert!(p.base(0).join("always").exists(), "always runs with any --tags");
-    assert!(!p.base(0).join("n").exists(), "never-tagged tasks need an explicit tag");
+    assert!(
+        p.base(0).join("always").exists(),
+        "always runs with any --tags"
+    );
+    assert!(
+        !p.base(0).join("n").exists(),
+        "never-tagged tasks need an explicit tag"
+    );
     let out = p.play(&["--limit", "h2", "--skip-tags", "always"]);
     assert_eq!(out.code, 0, "{}", out.show());
     assert!(p.base(1).join("a").exists() && p.base(1).join("b").exists());
@@ -269,7 +298,10 @@ fn unreachable_host_gives_exit_3_while_others_converge() {
         .into_iter()
         .find(|e| e["event"] == "host_result" && e["status"] == "unreachable")
         .expect("an unreachable result");
-    assert_eq!(unreachable["task"], "conf dir", "the task it was on is named");
+    assert_eq!(
+        unreachable["task"], "conf dir",
+        "the task it was on is named"
+    );
 }
 
 #[test]
@@ -306,15 +338,30 @@ fn syntax_error_reports_file_and_line_before_connecting() {
     let out = p.play(&[]);
     assert_eq!(out.code, 4, "{}", out.show());
     assert!(out.stderr.contains("site.yml:6:"), "{}", out.show());
-    p.file("site.yml", "- hosts: lab\n  tasks:\n    - name: x\n      copyy:\n        dest: /tmp/x\n");
+    p.file(
+        "site.yml",
+        "- hosts: lab\n  tasks:\n    - name: x\n      copyy:\n        dest: /tmp/x\n",
+    );
     let out = p.play(&[]);
     assert_eq!(out.code, 4, "{}", out.show());
-    assert!(out.stderr.contains("site.yml:4:7: unknown module 'copyy' (did you mean 'copy'?)"), "{}", out.show());
-    p.file("site.yml", "- hosts: lab\n  tasks:\n    - copy:\n        dest: /tmp/x\n        contnet: x\n");
+    assert!(
+        out.stderr
+            .contains("site.yml:4:7: unknown module 'copyy' (did you mean 'copy'?)"),
+        "{}",
+        out.show()
+    );
+    p.file(
+        "site.yml",
+        "- hosts: lab\n  tasks:\n    - copy:\n        dest: /tmp/x\n        contnet: x\n",
+    );
     let out = p.play(&["--syntax-check"]);
     assert_eq!(out.code, 4, "{}", out.show());
     assert!(out.stderr.contains("contnet"), "{}", out.show());
-    assert!(out.stderr.contains("content"), "suggests the closest name: {}", out.show());
+    assert!(
+        out.stderr.contains("content"),
+        "suggests the closest name: {}",
+        out.show()
+    );
 }
 
 #[test]
@@ -341,7 +388,10 @@ fn plan_exit_codes_follow_terraform() {
     assert_eq!(p.play(&[]).code, 0);
     let clean = p.run(&["plan", "site.yml"]);
     assert_eq!(clean.code, 0, "{}", clean.show());
-    p.file("site.yml", "- hosts: lab\n  tasks:\n    - nosuchmodule: {}\n");
+    p.file(
+        "site.yml",
+        "- hosts: lab\n  tasks:\n    - nosuchmodule: {}\n",
+    );
     assert_eq!(p.run(&["plan", "site.yml"]).code, 1);
 }
 
@@ -412,7 +462,11 @@ fn blocks_handlers_loops_register_and_when() {
         .filter(|(_, _, s)| s == "changed")
         .map(|(_, t, _)| t)
         .collect();
-    assert!(changed.iter().all(|t| t == "fails"), "{changed:?}\n{}", again.show());
+    assert!(
+        changed.iter().all(|t| t == "fails"),
+        "{changed:?}\n{}",
+        again.show()
+    );
 }
 
 #[test]
@@ -434,9 +488,16 @@ fn bench_workload_runs_unchanged_and_converges() {
         .collect();
     std::fs::write(&p.inventory, inv).expect("write");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bench");
-    std::fs::write(p.dir.path().join("site.yml"), read(&fixture.join("site.yml"))).expect("copy");
+    std::fs::write(
+        p.dir.path().join("site.yml"),
+        read(&fixture.join("site.yml")),
+    )
+    .expect("copy");
     for t in ["app.conf.j2", "upstreams.conf.j2"] {
-        p.file(&format!("templates/{t}"), &read(&fixture.join("templates").join(t)));
+        p.file(
+            &format!("templates/{t}"),
+            &read(&fixture.join("templates").join(t)),
+        );
     }
     let root = p.dir.path().join("bench-root");
     let root_arg = format!("bench_root={}", root.display());
@@ -468,7 +529,11 @@ fn exit_codes_for_bad_options_and_missing_files() {
 fn inventory_command_lists_and_graphs() {
     let dir = tempfile::tempdir().expect("tmp");
     let inv = dir.path().join("hosts.ini");
-    std::fs::write(&inv, "[web]\nweb[1:2] http_port=80\n[db]\ndb1\n[prod:children]\nweb\ndb\n").expect("write");
+    std::fs::write(
+        &inv,
+        "[web]\nweb[1:2] http_port=80\n[db]\ndb1\n[prod:children]\nweb\ndb\n",
+    )
+    .expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_shipshape"))
         .args(["inventory", "--graph", "-i"])
         .arg(&inv)

@@ -19,8 +19,8 @@ fn parse_one(arg: &str) -> Result<Vars, String> {
     let arg = arg.trim();
     if let Some(file) = arg.strip_prefix('@') {
         let path = Path::new(file);
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("-e @{file}: cannot read: {e}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("-e @{file}: cannot read: {e}"))?;
         let node = crate::yaml::parse(&text, path).map_err(|e| format!("-e @{file}: {e}"))?;
         return crate::playbook::node_to_vars(&node, "-e @file").map_err(|e| e.to_string());
     }

@@ -56,7 +56,10 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -90,9 +93,15 @@ fn inventory_command(a: InventoryArgs) -> Result<i32, Failure> {
     let inv = load_inventory(&a.inventory)?;
     if let Some(host) = &a.host {
         let json = inv.host_json(host).ok_or_else(|| {
-            Failure::new(ExitCode::BadOptions, format!("host '{host}' is not in the inventory"))
+            Failure::new(
+                ExitCode::BadOptions,
+                format!("host '{host}' is not in the inventory"),
+            )
         })?;
-        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
     } else if a.graph {
         print!("{}", inv.graph());
     } else {
@@ -112,7 +121,10 @@ fn doc_command(a: DocArgs) -> Result<i32, Failure> {
             let spec = crate::compile::module_spec(name).ok_or_else(|| {
                 Failure::new(ExitCode::BadOptions, format!("unknown module '{m}'"))
             })?;
-            println!("> {}\n\n  {}\n\nOPTIONS (= is mandatory):\n", spec.name, spec.doc);
+            println!(
+                "> {}\n\n  {}\n\nOPTIONS (= is mandatory):\n",
+                spec.name, spec.doc
+            );
             for p in spec.params {
                 let mark = if p.required { "=" } else { "-" };
                 let aliases = if p.aliases.is_empty() {
@@ -125,12 +137,17 @@ fn doc_command(a: DocArgs) -> Result<i32, Failure> {
                 } else {
                     format!(" [choices: {}]", p.choices.join(", "))
                 };
-                println!("{mark} {}{aliases}: {:?}{choices}\n    {}\n", p.name, p.kind, p.doc);
+                println!(
+                    "{mark} {}{aliases}: {:?}{choices}\n    {}\n",
+                    p.name, p.kind, p.doc
+                );
             }
         }
         (None, _) => {
             for n in names {
-                let doc = crate::compile::module_spec(n).map(|s| s.doc).unwrap_or_default();
+                let doc = crate::compile::module_spec(n)
+                    .map(|s| s.doc)
+                    .unwrap_or_default();
                 println!("{n:<24} {doc}");
             }
         }
@@ -147,7 +164,12 @@ fn read_become_password(a: &PlaybookArgs) -> Result<Option<Secret>, Failure> {
     }
     prompt_password("BECOME password: ")
         .map(|p| Some(Secret::new(p)))
-        .map_err(|e| Failure::new(ExitCode::BadOptions, format!("-K: cannot read the password: {e}")))
+        .map_err(|e| {
+            Failure::new(
+                ExitCode::BadOptions,
+                format!("-K: cannot read the password: {e}"),
+            )
+        })
 }
 
 /// Reads a line from the terminal with echo off.
@@ -182,8 +204,8 @@ fn prompt_password(prompt: &str) -> std::io::Result<String> {
 }
 
 fn run_options(a: &PlaybookArgs, plan: bool) -> Result<RunOptions, Failure> {
-    let extra_vars = extra_vars::parse_all(&a.extra_vars)
-        .map_err(|e| Failure::new(ExitCode::BadOptions, e))?;
+    let extra_vars =
+        extra_vars::parse_all(&a.extra_vars).map_err(|e| Failure::new(ExitCode::BadOptions, e))?;
     let known_hosts = if a.known_hosts.is_empty() {
         std::env::var_os("HOME")
             .map(|h| vec![PathBuf::from(h).join(".ssh").join("known_hosts")])
@@ -220,7 +242,10 @@ fn run_options(a: &PlaybookArgs, plan: bool) -> Result<RunOptions, Failure> {
 }
 
 /// Loads and validates every playbook; all problems are reported at once.
-fn load_playbooks(a: &PlaybookArgs, opts: &RunOptions) -> Result<Vec<(Playbook, Arc<Loader>)>, Failure> {
+fn load_playbooks(
+    a: &PlaybookArgs,
+    opts: &RunOptions,
+) -> Result<Vec<(Playbook, Arc<Loader>)>, Failure> {
     let mut out = Vec::new();
     let mut messages = Vec::new();
     for path in &a.playbooks {
@@ -230,8 +255,15 @@ fn load_playbooks(a: &PlaybookArgs, opts: &RunOptions) -> Result<Vec<(Playbook, 
                 format!("the playbook {} could not be found", path.display()),
             ));
         }
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         let loader = Arc::new(Loader::new(&dir, opts.roles_path.clone()));
         match loader.load_playbook(path) {
             Ok(pb) => {
@@ -302,7 +334,12 @@ async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
                 let hosts = exec
                     .select_hosts(&play.hosts)
                     .map_err(|e| Failure::new(ExitCode::Error, e))?;
-                println!("\n  play ({}): {}  HOST COUNT: {}", play.hosts, play.name, hosts.len());
+                println!(
+                    "\n  play ({}): {}  HOST COUNT: {}",
+                    play.hosts,
+                    play.name,
+                    hosts.len()
+                );
                 for h in hosts {
                     println!("    {h}");
                 }
@@ -360,10 +397,11 @@ async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
 /// First Ctrl-C/SIGTERM: stop starting tasks and finish cleanly. Second: exit at once.
 fn spawn_signal_handler(flag: Arc<AtomicBool>) {
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}

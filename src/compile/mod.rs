@@ -35,7 +35,12 @@ pub fn all_module_names() -> Vec<&'static str> {
 
 /// Visits every task of a play (roles expanded, includes' preloaded files too).
 fn visit_play(play: &Play, f: &mut dyn FnMut(&Task, &[String], bool)) {
-    fn walk(nodes: &[TaskNode], tags: &[String], handler: bool, f: &mut dyn FnMut(&Task, &[String], bool)) {
+    fn walk(
+        nodes: &[TaskNode],
+        tags: &[String],
+        handler: bool,
+        f: &mut dyn FnMut(&Task, &[String], bool),
+    ) {
         for n in nodes {
             match n {
                 TaskNode::Task(t) => {
@@ -54,9 +59,16 @@ fn visit_play(play: &Play, f: &mut dyn FnMut(&Task, &[String], bool)) {
                     let mut all = tags.to_vec();
                     all.extend(inc.common.tags.iter().cloned());
                     match &inc.kind {
-                        IncludeKind::Tasks { preloaded: Some(tasks), .. } => walk(tasks, &all, handler, f),
-                        IncludeKind::Tasks { preloaded: None, .. } => {}
-                        IncludeKind::Role(u) => walk(std::slice::from_ref(&role_block(u)), &all, handler, f),
+                        IncludeKind::Tasks {
+                            preloaded: Some(tasks),
+                            ..
+                        } => walk(tasks, &all, handler, f),
+                        IncludeKind::Tasks {
+                            preloaded: None, ..
+                        } => {}
+                        IncludeKind::Role(u) => {
+                            walk(std::slice::from_ref(&role_block(u)), &all, handler, f)
+                        }
                     }
                 }
             }
@@ -122,13 +134,19 @@ pub fn validate(playbook: &Playbook) -> Result<(), Vec<ValidationError>> {
                 if !n.contains("{{") && !handler_names.contains(n) {
                     errors.push(ValidationError {
                         loc: t.loc.clone(),
-                        message: format!("notify: no handler named or listening to '{n}' in this play"),
+                        message: format!(
+                            "notify: no handler named or listening to '{n}' in this play"
+                        ),
                     });
                 }
             }
         });
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn check_args(spec: &ModuleSpec, names: &[&str], has_template_args: bool) -> Result<(), String> {
@@ -166,14 +184,21 @@ fn check_args(spec: &ModuleSpec, names: &[&str], has_template_args: bool) -> Res
 pub fn list_tasks(playbook: &Playbook, filter: &TagFilter) -> String {
     let mut out = format!("\nplaybook: {}\n", playbook.path.display());
     for play in &playbook.plays {
-        out.push_str(&format!("\n  play #{} ({}): {}\n    tasks:\n", 1, play.hosts, play.name));
+        out.push_str(&format!(
+            "\n  play #{} ({}): {}\n    tasks:\n",
+            1, play.hosts, play.name
+        ));
         visit_play(play, &mut |t, tags, handler| {
             if handler || !filter.selects(tags) {
                 return;
             }
             let tags: BTreeSet<&String> = tags.iter().collect();
             let tags: Vec<&str> = tags.iter().map(|s| s.as_str()).collect();
-            out.push_str(&format!("      {}\tTAGS: [{}]\n", t.display_name(), tags.join(", ")));
+            out.push_str(&format!(
+                "      {}\tTAGS: [{}]\n",
+                t.display_name(),
+                tags.join(", ")
+            ));
         });
     }
     out

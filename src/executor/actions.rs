@@ -26,15 +26,27 @@ pub static ACTION_SPECS: &[ModuleSpec] = &[
         doc: "Print a message or a variable.",
         params: &[
             p("msg", ParamKind::Raw, "The message to print."),
-            p("var", ParamKind::Str, "A variable name (or expression) to print."),
-            p("verbosity", ParamKind::Int, "Only print at this -v level or above."),
+            p(
+                "var",
+                ParamKind::Str,
+                "A variable name (or expression) to print.",
+            ),
+            p(
+                "verbosity",
+                ParamKind::Int,
+                "Only print at this -v level or above.",
+            ),
         ],
         free_form: false,
     },
     ModuleSpec {
         name: "set_fact",
         doc: "Set host variables (every argument is a variable).",
-        params: &[p("cacheable", ParamKind::Bool, "Accepted for compatibility.")],
+        params: &[p(
+            "cacheable",
+            ParamKind::Bool,
+            "Accepted for compatibility.",
+        )],
         free_form: true,
     },
     ModuleSpec {
@@ -83,15 +95,27 @@ pub static ACTION_SPECS: &[ModuleSpec] = &[
     ModuleSpec {
         name: "ping",
         doc: "Check that the host answers a command.",
-        params: &[p("data", ParamKind::Str, "What to answer with (default pong).")],
+        params: &[p(
+            "data",
+            ParamKind::Str,
+            "What to answer with (default pong).",
+        )],
         free_form: false,
     },
     ModuleSpec {
         name: "setup",
         doc: "Gather facts now.",
         params: &[
-            p("gather_subset", ParamKind::List, "Accepted; the native set is always gathered."),
-            p("filter", ParamKind::List, "Accepted; all facts are returned."),
+            p(
+                "gather_subset",
+                ParamKind::List,
+                "Accepted; the native set is always gathered.",
+            ),
+            p(
+                "filter",
+                ParamKind::List,
+                "Accepted; all facts are returned.",
+            ),
         ],
         free_form: false,
     },
@@ -105,10 +129,18 @@ pub static ACTION_SPECS: &[ModuleSpec] = &[
         name: "wait_for_connection",
         doc: "Wait until the host accepts SSH and runs a command.",
         params: &[
-            p("timeout", ParamKind::Int, "Give up after this many seconds (600)."),
+            p(
+                "timeout",
+                ParamKind::Int,
+                "Give up after this many seconds (600).",
+            ),
             p("delay", ParamKind::Int, "Wait this long first."),
             p("sleep", ParamKind::Int, "Seconds between attempts (1)."),
-            p("connect_timeout", ParamKind::Int, "Timeout of each attempt (5)."),
+            p(
+                "connect_timeout",
+                ParamKind::Int,
+                "Timeout of each attempt (5).",
+            ),
         ],
         free_form: false,
     },
@@ -183,7 +215,9 @@ impl Executor {
                 let secs = arg_f64(args, "seconds").unwrap_or(0.0)
                     + arg_f64(args, "minutes").unwrap_or(0.0) * 60.0;
                 if secs <= 0.0 {
-                    Outcome::failed("pause needs seconds or minutes (interactive prompts are not supported)")
+                    Outcome::failed(
+                        "pause needs seconds or minutes (interactive prompts are not supported)",
+                    )
                 } else {
                     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
                     Outcome::ok(ResultMap::from_iter([("delta".to_string(), json!(secs))]))
@@ -280,7 +314,9 @@ impl Executor {
             || matches!(args.get("quiet"), Some(Json::String(s)) if matches!(s.as_str(), "yes" | "true" | "True"));
         let mut o = Outcome::ok(ResultMap::new());
         if !quiet {
-            o.msg = Some(arg_str(args, "success_msg").unwrap_or_else(|| "All assertions passed".into()));
+            o.msg = Some(
+                arg_str(args, "success_msg").unwrap_or_else(|| "All assertions passed".into()),
+            );
         }
         o
     }
@@ -295,9 +331,7 @@ impl Executor {
         let action = arg_str(args, "_raw_params").unwrap_or_default();
         match action.trim() {
             "flush_handlers" => {
-                let flow = self
-                    .flush_handlers(ctx, host, inh, vec![2, u32::MAX])
-                    .await;
+                let flow = self.flush_handlers(ctx, host, inh, vec![2, u32::MAX]).await;
                 if flow == super::host::Flow::Continue {
                     Outcome::ok(ResultMap::new())
                 } else {
@@ -364,7 +398,10 @@ impl Executor {
                         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
                         .unwrap_or_default();
                     entries.retain(|e: &std::path::PathBuf| {
-                        matches!(e.extension().and_then(|x| x.to_str()), Some("yml" | "yaml" | "json"))
+                        matches!(
+                            e.extension().and_then(|x| x.to_str()),
+                            Some("yml" | "yaml" | "json")
+                        )
                     });
                     entries.sort();
                     files.extend(entries);
@@ -377,8 +414,9 @@ impl Executor {
         for f in &files {
             match crate::playbook::read_yaml(f, None)
                 .map_err(|e| e.to_string())
-                .and_then(|n| crate::playbook::node_to_vars(&n, "a vars file").map_err(|e| e.to_string()))
-            {
+                .and_then(|n| {
+                    crate::playbook::node_to_vars(&n, "a vars file").map_err(|e| e.to_string())
+                }) {
                 Ok(v) => vars.extend(v),
                 Err(e) => return Outcome::failed(format!("include_vars: {e}")),
             }
@@ -399,12 +437,22 @@ impl Executor {
             ("ansible_facts".to_string(), Json::Object(facts)),
             (
                 "ansible_included_var_files".to_string(),
-                json!(files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>()),
+                json!(
+                    files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                ),
             ),
         ]))
     }
 
-    async fn gather_now(self: &Arc<Self>, ctx: &Arc<PlayCtx>, host: &str, inh: &Inherited) -> Outcome {
+    async fn gather_now(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        inh: &Inherited,
+    ) -> Outcome {
         self.gather(ctx, host, inh).await
     }
 
@@ -452,9 +500,4 @@ impl Executor {
             }
         }
     }
-}
-
-/// Names of all controller actions.
-pub fn is_action(name: &str) -> bool {
-    ACTION_SPECS.iter().any(|s| s.name == name)
 }

@@ -152,7 +152,10 @@ impl Executor {
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "root".into());
         let mut identity_files: Vec<PathBuf> = Vec::new();
-        if let Some(k) = self.conn_var(scope, &["ansible_ssh_private_key_file", "ansible_private_key_file"])? {
+        if let Some(k) = self.conn_var(
+            scope,
+            &["ansible_ssh_private_key_file", "ansible_private_key_file"],
+        )? {
             identity_files.push(expand_home(&k));
         }
         if let Some(k) = &self.opts.private_key {
@@ -172,7 +175,10 @@ impl Executor {
         let password = self
             .conn_var(scope, &["ansible_password", "ansible_ssh_pass"])?
             .map(Secret::new);
-        let jump_spec = match self.conn_var(scope, &["ansible_ssh_common_args", "ansible_ssh_extra_args"])? {
+        let jump_spec = match self.conn_var(
+            scope,
+            &["ansible_ssh_common_args", "ansible_ssh_extra_args"],
+        )? {
             Some(args) => proxy_jump_from_args(&args),
             None => None,
         }
@@ -193,7 +199,12 @@ impl Executor {
         })
     }
 
-    fn jump_target(&self, spec: &str, default_user: &str, cfg: &SshConfig) -> Result<SshTarget, String> {
+    fn jump_target(
+        &self,
+        spec: &str,
+        default_user: &str,
+        cfg: &SshConfig,
+    ) -> Result<SshTarget, String> {
         // [user@]host[:port]; only the first hop of a chain is supported.
         let first = spec.split(',').next().unwrap_or(spec);
         let (user, rest) = match first.split_once('@') {
@@ -203,7 +214,10 @@ impl Executor {
         let (alias, port) = match rest.rsplit_once(':') {
             Some((h, p)) => (
                 h.to_string(),
-                Some(p.parse::<u16>().map_err(|_| format!("bad ProxyJump port in '{spec}'"))?),
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| format!("bad ProxyJump port in '{spec}'"))?,
+                ),
             ),
             None => (rest.to_string(), None),
         };
@@ -214,7 +228,9 @@ impl Executor {
             name: alias.clone(),
             address: sc.hostname.clone().unwrap_or(alias),
             port: port.or(sc.port).unwrap_or(22),
-            user: user.or(sc.user.clone()).unwrap_or_else(|| default_user.to_string()),
+            user: user
+                .or(sc.user.clone())
+                .unwrap_or_else(|| default_user.to_string()),
             identity_files,
             password: None,
             proxy_jump: None,
@@ -234,7 +250,11 @@ fn proxy_jump_from_args(args: &str) -> Option<String> {
         if let Some(rest) = w.strip_prefix("-J") {
             return Some(rest.to_string());
         }
-        let opt = if w == "-o" { it.next().map(String::as_str) } else { w.strip_prefix("-o") };
+        let opt = if w == "-o" {
+            it.next().map(String::as_str)
+        } else {
+            w.strip_prefix("-o")
+        };
         if let Some(o) = opt
             && let Some((k, v)) = o.split_once(['=', ' '])
             && k.eq_ignore_ascii_case("ProxyJump")
@@ -251,7 +271,10 @@ mod tests {
 
     #[test]
     fn proxy_jump_forms() {
-        assert_eq!(proxy_jump_from_args("-J bastion").as_deref(), Some("bastion"));
+        assert_eq!(
+            proxy_jump_from_args("-J bastion").as_deref(),
+            Some("bastion")
+        );
         assert_eq!(
             proxy_jump_from_args("-o ProxyJump=u@b:2222 -o StrictHostKeyChecking=no").as_deref(),
             Some("u@b:2222")

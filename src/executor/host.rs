@@ -71,13 +71,25 @@ impl Executor {
             }
             Err(msg) => {
                 let outcome = super::task::Outcome::failed(msg);
-                self.record(ctx, host, "vars_files", &ctx.play.loc.to_string(), false, outcome, None, true, None);
+                self.record(
+                    ctx,
+                    host,
+                    "vars_files",
+                    &ctx.play.loc.to_string(),
+                    false,
+                    outcome,
+                    None,
+                    true,
+                    None,
+                );
                 self.mark_failed(ctx, host, false);
                 return Flow::Failed;
             }
         }
         if ctx.play.gather_facts {
-            let flow = self.gather_facts(ctx, host, &base, vec![SECTION_FACTS]).await;
+            let flow = self
+                .gather_facts(ctx, host, &base, vec![SECTION_FACTS])
+                .await;
             if flow != Flow::Continue {
                 return flow;
             }
@@ -183,7 +195,9 @@ impl Executor {
             }
             let mut p = pos.clone();
             p.push(1);
-            flow = self.run_list(ctx, host, &block.rescue, &rescue_inh, p).await;
+            flow = self
+                .run_list(ctx, host, &block.rescue, &rescue_inh, p)
+                .await;
             if flow == Flow::Continue {
                 let st = self.host_state(host);
                 let mut st = st.lock().expect("host lock");
@@ -290,10 +304,17 @@ impl Executor {
                                 return self.include_failed(ctx, host, inc, msg, pos).await;
                             };
                             let role_ctx = role.clone();
-                            match self.loader.task_file(&path, role_ctx.as_ref(), false, Some(&inc.loc)) {
+                            match self.loader.task_file(
+                                &path,
+                                role_ctx.as_ref(),
+                                false,
+                                Some(&inc.loc),
+                            ) {
                                 Ok(t) => t,
                                 Err(e) => {
-                                    return self.include_failed(ctx, host, inc, e.to_string(), pos).await;
+                                    return self
+                                        .include_failed(ctx, host, inc, e.to_string(), pos)
+                                        .await;
                                 }
                             }
                         }
@@ -332,67 +353,80 @@ impl Executor {
             });
         }
         let outcome = Outcome::failed(format!("{}: {msg}", inc.loc));
-        self.record(ctx, host, &name, &inc.loc.to_string(), false, outcome, None, false, None);
+        self.record(
+            ctx,
+            host,
+            &name,
+            &inc.loc.to_string(),
+            false,
+            outcome,
+            None,
+            false,
+            None,
+        );
         self.mark_failed(ctx, host, false);
         Flow::Failed
     }
 
     /// Runs the handlers notified on this host, in definition order.
-    pub(crate) async fn flush_handlers(
-        self: &Arc<Self>,
-        ctx: &Arc<PlayCtx>,
-        host: &str,
-        inh: &Inherited,
+    pub(crate) fn flush_handlers<'a>(
+        self: &'a Arc<Self>,
+        ctx: &'a Arc<PlayCtx>,
+        host: &'a str,
+        inh: &'a Inherited,
         pos: Position,
-    ) -> Flow {
-        loop {
-            let pending = {
-                let st = self.host_state(host);
-                let st = st.lock().expect("host lock");
-                st.pending_handlers.clone()
-            };
-            if pending.is_empty() || self.host_unreachable(host) {
-                return Flow::Continue;
-            }
-            let mut ran_any = false;
-            for (i, h) in ctx.handlers.iter().enumerate() {
-                let notified = {
+    ) -> BoxFuture<'a, Flow> {
+        Box::pin(async move {
+            loop {
+                let pending = {
                     let st = self.host_state(host);
-                    let mut st = st.lock().expect("host lock");
-                    let names = handler_names(h);
-                    let hit = st
-                        .pending_handlers
-                        .iter()
-                        .any(|n| names.iter().any(|x| x == n));
-                    if hit {
-                        st.pending_handlers.retain(|n| !names.iter().any(|x| x == n));
-                    }
-                    hit
+                    let st = st.lock().expect("host lock");
+                    st.pending_handlers.clone()
                 };
-                if !notified {
-                    continue;
+                if pending.is_empty() || self.host_unreachable(host) {
+                    return Flow::Continue;
                 }
-                ran_any = true;
-                let mut p = pos.clone();
-                p.push(i as u32);
-                let mut hinh = inh.clone();
-                if let Some(role_ctx) = &h.role {
-                    hinh.role = self.loader_role(ctx, &role_ctx.path);
+                let mut ran_any = false;
+                for (i, h) in ctx.handlers.iter().enumerate() {
+                    let notified = {
+                        let st = self.host_state(host);
+                        let mut st = st.lock().expect("host lock");
+                        let names = handler_names(h);
+                        let hit = st
+                            .pending_handlers
+                            .iter()
+                            .any(|n| names.iter().any(|x| x == n));
+                        if hit {
+                            st.pending_handlers
+                                .retain(|n| !names.iter().any(|x| x == n));
+                        }
+                        hit
+                    };
+                    if !notified {
+                        continue;
+                    }
+                    ran_any = true;
+                    let mut p = pos.clone();
+                    p.push(i as u32);
+                    let mut hinh = inh.clone();
+                    if let Some(role_ctx) = &h.role {
+                        hinh.role = self.loader_role(ctx, &role_ctx.path);
+                    }
+                    let flow = self
+                        .run_task(ctx, host, TaskKind::Task(h.clone()), &hinh, p, true)
+                        .await;
+                    if flow != Flow::Continue {
+                        return flow;
+                    }
                 }
-                let flow = self
-                    .run_task(ctx, host, TaskKind::Task(h.clone()), &hinh, p, true)
-                    .await;
-                if flow != Flow::Continue {
-                    return flow;
+                if !ran_any {
+                    // Notified names that match no handler were reported at validation time.
+                    let st = self.host_state(host);
+                    st.lock().expect("host lock").pending_handlers.clear();
+                    return Flow::Continue;
                 }
             }
-            if !ran_any {
-                // Notified names that match no handler were reported at validation time.
-                let st = self.host_state(host);
-                st.lock().expect("host lock").pending_handlers.clear();
-                return Flow::Continue;
-            }
-        }
+        })
     }
 
     fn loader_role(
@@ -465,19 +499,20 @@ impl Executor {
                 }
             }
         }
-        self.events.emit(Event::HostResult(Box::new(crate::report::HostResult {
-            host: host.to_string(),
-            task: task_name.to_string(),
-            task_loc: task_loc.to_string(),
-            status: outcome.status,
-            item,
-            msg: outcome.msg,
-            diffs: outcome.diffs,
-            assumed: outcome.assumed,
-            handler,
-            result: serde_json::Value::Object(outcome.result),
-            duration_ms: duration.map(|d| d.as_millis() as u64).unwrap_or(0),
-        })));
+        self.events
+            .emit(Event::HostResult(Box::new(crate::report::HostResult {
+                host: host.to_string(),
+                task: task_name.to_string(),
+                task_loc: task_loc.to_string(),
+                status: outcome.status,
+                item,
+                msg: outcome.msg,
+                diffs: outcome.diffs,
+                assumed: outcome.assumed,
+                handler,
+                result: serde_json::Value::Object(outcome.result),
+                duration_ms: duration.map(|d| d.as_millis() as u64).unwrap_or(0),
+            })));
     }
 }
 

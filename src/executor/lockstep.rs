@@ -82,7 +82,10 @@ mod tests {
         let a_next = tokio::spawn(async move { ls2.arrive("a", &vec![0, 1]).await });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!a_next.is_finished(), "a must wait for b at 0.0");
-        assert!(!ls.arrive("b", &vec![0, 0]).await, "0.0 was already announced");
+        assert!(
+            !ls.arrive("b", &vec![0, 0]).await,
+            "0.0 was already announced"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(!a_next.is_finished());
         ls.leave("b");

@@ -9,7 +9,9 @@ use super::map_value;
 
 fn items_of(v: &Value) -> Vec<Value> {
     match v.kind() {
-        ValueKind::Seq | ValueKind::Iterable => v.try_iter().map(|i| i.collect()).unwrap_or_default(),
+        ValueKind::Seq | ValueKind::Iterable => {
+            v.try_iter().map(|i| i.collect()).unwrap_or_default()
+        }
         ValueKind::None | ValueKind::Undefined => Vec::new(),
         _ => vec![v.clone()],
     }
@@ -19,7 +21,9 @@ fn items_of(v: &Value) -> Vec<Value> {
 pub fn expand(style: LoopStyle, value: &Value) -> Result<Vec<Value>, String> {
     Ok(match style {
         LoopStyle::List => match value.kind() {
-            ValueKind::Seq | ValueKind::Iterable | ValueKind::None | ValueKind::Undefined => items_of(value),
+            ValueKind::Seq | ValueKind::Iterable | ValueKind::None | ValueKind::Undefined => {
+                items_of(value)
+            }
             ValueKind::String => {
                 return Err(format!(
                     "loop takes a list, got the string {:?} (did you mean to use a variable, `{{{{ var }}}}`?)",
@@ -129,8 +133,13 @@ fn sequence(spec: &str) -> Result<Vec<Value>, String> {
     let mut stride = 1i64;
     let mut format = None;
     for word in spec.split_whitespace() {
-        let (k, v) = word.split_once('=').ok_or(format!("with_sequence: bad term '{word}'"))?;
-        let num = || v.parse::<i64>().map_err(|_| format!("with_sequence: {k} must be a number"));
+        let (k, v) = word
+            .split_once('=')
+            .ok_or(format!("with_sequence: bad term '{word}'"))?;
+        let num = || {
+            v.parse::<i64>()
+                .map_err(|_| format!("with_sequence: {k} must be a number"))
+        };
         match k {
             "start" => start = num()?,
             "end" => end = Some(num()?),
@@ -161,7 +170,9 @@ fn sequence(spec: &str) -> Result<Vec<Value>, String> {
 
 fn printf_int(fmt: &str, n: i64) -> String {
     // Supports %d and %0Nd, the forms used in practice.
-    let Some(pos) = fmt.find('%') else { return fmt.to_string() };
+    let Some(pos) = fmt.find('%') else {
+        return fmt.to_string();
+    };
     let rest = &fmt[pos + 1..];
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     let after = &rest[digits.len()..];
@@ -183,10 +194,24 @@ mod tests {
 
     #[test]
     fn with_items_flattens_and_sequence_formats() {
-        let v = Value::from(vec![Value::from(1), Value::from(vec![Value::from(2), Value::from(3)])]);
+        let v = Value::from(vec![
+            Value::from(1),
+            Value::from(vec![Value::from(2), Value::from(3)]),
+        ]);
         assert_eq!(expand(LoopStyle::Items, &v).unwrap().len(), 3);
-        let s = expand(LoopStyle::Sequence, &Value::from("start=1 end=3 format=web%02d")).unwrap();
-        assert_eq!(s, vec![Value::from("web01"), Value::from("web02"), Value::from("web03")]);
+        let s = expand(
+            LoopStyle::Sequence,
+            &Value::from("start=1 end=3 format=web%02d"),
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            vec![
+                Value::from("web01"),
+                Value::from("web02"),
+                Value::from("web03")
+            ]
+        );
         assert!(expand(LoopStyle::List, &Value::from("oops")).is_err());
     }
 }

@@ -35,7 +35,6 @@ pub use options::RunOptions;
 pub use tags::TagFilter;
 
 use connect::Connections;
-use inherit::Inherited;
 use lockstep::Lockstep;
 use state::HostState;
 
@@ -367,15 +366,6 @@ fn flatten_handlers(nodes: &[TaskNode]) -> Vec<Arc<crate::playbook::Task>> {
         }
     }
     out
-}
-
-/// Builds the `hostvars` value: every known host's variables, rendered lazily on access.
-pub(crate) fn json_vars(v: &Vars) -> serde_json::Value {
-    serde_json::Value::Object(
-        v.iter()
-            .map(|(k, v)| (k.clone(), crate::template::value_to_json(v)))
-            .collect(),
-    )
 }
 
 /// A map value from `(key, value)` pairs.

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use minijinja::Value;
 use serde_json::{Map, Value as Json, json};
 
-use crate::core::{
-    Become, Controller, Diff, ModuleError, Plan, ResultMap, Secret, TaskCtx, Vars,
-};
+use crate::core::{Become, Controller, Diff, ModuleError, Plan, ResultMap, Secret, TaskCtx, Vars};
 use crate::playbook::{Cond, Loop, Task};
 use crate::report::Status;
 use crate::template::{Scope, Templar, is_truthy, value_to_json};
@@ -168,12 +166,19 @@ impl Controller for TaskController<'_> {
     }
 
     fn render_template(&self, path: &Path) -> Result<String, ModuleError> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| ModuleError::Args(format!("cannot read template {}: {e}", path.display())))?;
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            ModuleError::Args(format!("cannot read template {}: {e}", path.display()))
+        })?;
         let mut layer = Vars::new();
         let dir = path.parent().unwrap_or(Path::new("."));
-        layer.insert("template_path".into(), Value::from(path.display().to_string()));
-        layer.insert("template_fullpath".into(), Value::from(path.display().to_string()));
+        layer.insert(
+            "template_path".into(),
+            Value::from(path.display().to_string()),
+        );
+        layer.insert(
+            "template_fullpath".into(),
+            Value::from(path.display().to_string()),
+        );
         layer.insert(
             "template_destpath".into(),
             Value::from(path.display().to_string()),
@@ -195,13 +200,6 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
-}
-
-fn json_obj(v: Json) -> ResultMap {
-    match v {
-        Json::Object(m) => m,
-        other => Map::from_iter([("value".to_string(), other)]),
-    }
 }
 
 impl Executor {
@@ -258,7 +256,12 @@ impl Executor {
         if ctx.play.vars_files.is_empty() {
             return Ok(Arc::new(Vars::new()));
         }
-        let inv = self.host_state(host).lock().expect("host lock").inv_vars.clone();
+        let inv = self
+            .host_state(host)
+            .lock()
+            .expect("host lock")
+            .inv_vars
+            .clone();
         let scope = Scope::new(vec![
             inv,
             ctx.play_vars.clone(),
@@ -274,7 +277,9 @@ impl Executor {
                 .map_err(|e| format!("{loc}: vars_files entry '{file}': {e}"))?;
             let path = self.playbook_dir.join(&name);
             let node = crate::playbook::read_yaml(&path, Some(loc)).map_err(|e| e.to_string())?;
-            out.extend(crate::playbook::node_to_vars(&node, "a vars file").map_err(|e| e.to_string())?);
+            out.extend(
+                crate::playbook::node_to_vars(&node, "a vars file").map_err(|e| e.to_string())?,
+            );
         }
         Ok(Arc::new(out))
     }
@@ -297,7 +302,10 @@ impl Executor {
         m.insert("ansible_play_hosts".into(), play_hosts.clone());
         m.insert("ansible_play_hosts_all".into(), play_hosts);
         m.insert("ansible_play_batch".into(), Value::from(ctx.batch.clone()));
-        m.insert("ansible_play_name".into(), Value::from(ctx.play.name.clone()));
+        m.insert(
+            "ansible_play_name".into(),
+            Value::from(ctx.play.name.clone()),
+        );
         m.insert(
             "playbook_dir".into(),
             Value::from(self.playbook_dir.display().to_string()),
@@ -330,7 +338,10 @@ impl Executor {
         let mut search = Vec::new();
         if let Some(r) = &inh.role {
             m.insert("role_name".into(), Value::from(r.name.clone()));
-            m.insert("role_path".into(), Value::from(r.path.display().to_string()));
+            m.insert(
+                "role_path".into(),
+                Value::from(r.path.display().to_string()),
+            );
             search.push(Value::from(r.path.join("files").display().to_string()));
             search.push(Value::from(r.path.join("templates").display().to_string()));
             search.push(Value::from(r.path.display().to_string()));
@@ -462,7 +473,9 @@ impl Executor {
         let no_log = tinh.no_log.unwrap_or(false);
         let Some(task) = task else {
             let outcome = self.gather(ctx, host, &tinh).await;
-            return self.finish_task(ctx, host, None, &tinh, &name, &loc, handler, outcome, started);
+            return self.finish_task(
+                ctx, host, None, &tinh, &name, &loc, handler, outcome, started,
+            );
         };
         // run_once: the first host runs it, the others take its result.
         if tinh.run_once.unwrap_or(false) {
@@ -474,10 +487,30 @@ impl Executor {
                 .get_or_init(|| async { self.task_outcomes(ctx, host, &task, &tinh, no_log).await })
                 .await
                 .clone();
-            return self.finish_task(ctx, host, Some(&task), &tinh, &name, &loc, handler, outcome, started);
+            return self.finish_task(
+                ctx,
+                host,
+                Some(&task),
+                &tinh,
+                &name,
+                &loc,
+                handler,
+                outcome,
+                started,
+            );
         }
         let outcome = self.task_outcomes(ctx, host, &task, &tinh, no_log).await;
-        self.finish_task(ctx, host, Some(&task), &tinh, &name, &loc, handler, outcome, started)
+        self.finish_task(
+            ctx,
+            host,
+            Some(&task),
+            &tinh,
+            &name,
+            &loc,
+            handler,
+            outcome,
+            started,
+        )
     }
 
     /// Runs a task (all loop items) and returns the aggregated outcome; item results are
@@ -522,7 +555,8 @@ impl Executor {
             };
             let mut o = self.run_item(ctx, host, task, inh, &item_scope).await;
             o.result.insert(l.loop_var.clone(), value_to_json(&item));
-            o.result.insert("ansible_loop_var".into(), json!(l.loop_var));
+            o.result
+                .insert("ansible_loop_var".into(), json!(l.loop_var));
             if o.status == Status::Unreachable {
                 return o;
             }
@@ -537,7 +571,17 @@ impl Executor {
                 shown.redact();
             }
             diffs.extend(o.diffs.iter().cloned());
-            self.record(ctx, host, &task.display_name(), &task.loc.to_string(), false, shown, Some(if no_log { "(censored)".into() } else { label }), false, None);
+            self.record(
+                ctx,
+                host,
+                &task.display_name(),
+                &task.loc.to_string(),
+                false,
+                shown,
+                Some(if no_log { "(censored)".into() } else { label }),
+                false,
+                None,
+            );
             results.push(Json::Object(o.result));
         }
         let mut result = ResultMap::new();
@@ -644,7 +688,12 @@ impl Executor {
         match self.eval_conditions(&inh.when, scope) {
             Ok(true) => {}
             Ok(false) => {
-                let expr = inh.when.iter().map(|c| c.expr.clone()).collect::<Vec<_>>().join(" and ");
+                let expr = inh
+                    .when
+                    .iter()
+                    .map(|c| c.expr.clone())
+                    .collect::<Vec<_>>()
+                    .join(" and ");
                 let mut o = Outcome::skipped("Conditional result was False");
                 o.result.insert("false_condition".into(), json!(expr));
                 return o;
@@ -681,7 +730,10 @@ impl Executor {
             let mut probe = o.clone();
             probe.finalize_result();
             let reg = task.register.clone().unwrap_or_else(|| "result".into());
-            layer.insert(reg, crate::template::json_to_value(&Json::Object(probe.result.clone())));
+            layer.insert(
+                reg,
+                crate::template::json_to_value(&Json::Object(probe.result.clone())),
+            );
             let s = scope.with_layer(Arc::new(layer));
             match self.eval_conditions(until, &s) {
                 Ok(true) => {
@@ -772,7 +824,10 @@ impl Executor {
             return o;
         }
         let Some(module) = crate::modules::find(&task.module) else {
-            return Outcome::failed(format!("{}: unknown module '{}'", task.module_loc, task.module));
+            return Outcome::failed(format!(
+                "{}: unknown module '{}'",
+                task.module_loc, task.module
+            ));
         };
         let become_ = match self.become_for(inh, scope) {
             Ok(b) => b,
@@ -927,7 +982,17 @@ impl Executor {
         if inh.no_log.unwrap_or(false) {
             outcome.redact();
         }
-        self.record(ctx, host, name, loc, handler, outcome, None, true, Some(started.elapsed()));
+        self.record(
+            ctx,
+            host,
+            name,
+            loc,
+            handler,
+            outcome,
+            None,
+            true,
+            Some(started.elapsed()),
+        );
         match status {
             Status::Unreachable => {
                 let st = self.host_state(host);
@@ -943,7 +1008,12 @@ impl Executor {
     }
 
     /// Gathers facts on the host (one remote command).
-    pub(crate) async fn gather(self: &Arc<Self>, ctx: &Arc<PlayCtx>, host: &str, inh: &Inherited) -> Outcome {
+    pub(crate) async fn gather(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        inh: &Inherited,
+    ) -> Outcome {
         let scope = self.scope_for(ctx, host, inh, None, &[]);
         let transport = match self.transport_for(host, inh, &scope).await {
             Ok(t) => t,
@@ -1048,5 +1118,3 @@ fn display_item(v: &Value) -> String {
         None => serde_json::to_string(&value_to_json(v)).unwrap_or_else(|_| v.to_string()),
     }
 }
-
-pub(crate) use json_obj as to_result_map;

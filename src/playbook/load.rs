@@ -158,17 +158,38 @@ const TASK_KEYS: &[&str] = &[
 
 /// Keywords we parse but cannot honour yet: rejected with this explanation.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("async", "background tasks (async/poll) are not supported yet"),
-    ("poll", "background tasks (async/poll) are not supported yet"),
-    ("throttle", "throttle is not supported yet; use serial or --forks"),
+    (
+        "async",
+        "background tasks (async/poll) are not supported yet",
+    ),
+    (
+        "poll",
+        "background tasks (async/poll) are not supported yet",
+    ),
+    (
+        "throttle",
+        "throttle is not supported yet; use serial or --forks",
+    ),
     ("delegate_facts", "delegate_facts is not supported"),
-    ("connection", "only SSH connections are supported (and ansible_connection=local in the inventory)"),
+    (
+        "connection",
+        "only SSH connections are supported (and ansible_connection=local in the inventory)",
+    ),
     ("module_defaults", "module_defaults is not supported"),
     ("debugger", "the task debugger is not supported"),
-    ("collections", "collections are not supported: use fully qualified ansible.builtin names"),
+    (
+        "collections",
+        "collections are not supported: use fully qualified ansible.builtin names",
+    ),
     ("order", "play host order is not supported"),
-    ("vars_prompt", "vars_prompt is not supported: pass values with -e"),
-    ("gather_subset", "gather_subset is not supported: facts are always the native set"),
+    (
+        "vars_prompt",
+        "vars_prompt is not supported: pass values with -e",
+    ),
+    (
+        "gather_subset",
+        "gather_subset is not supported: facts are always the native set",
+    ),
     ("gather_timeout", "gather_timeout is not supported"),
     ("port", "set ansible_port in the inventory instead"),
     ("become_method", "only become_method: sudo is supported"),
@@ -229,9 +250,7 @@ fn did_you_mean(word: &str, candidates: &[&str]) -> String {
 /// Reads and parses a YAML file; the error names the file.
 pub fn read_yaml(path: &Path, at: Option<&Location>) -> Result<Node> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        let l = at
-            .cloned()
-            .unwrap_or_else(|| Location::file_start(path));
+        let l = at.cloned().unwrap_or_else(|| Location::file_start(path));
         LoadError::new(&l, format!("cannot read {}: {e}", path.display()))
     })?;
     Ok(yaml::parse(&text, path)?)
@@ -250,9 +269,12 @@ pub fn node_to_vars(node: &Node, what: &str) -> Result<Vars> {
         }
         return Ok(vars);
     }
-    let map = node
-        .as_map()
-        .ok_or_else(|| LoadError::new(&node.loc, format!("{what} must be a mapping, not {}", node.type_name())))?;
+    let map = node.as_map().ok_or_else(|| {
+        LoadError::new(
+            &node.loc,
+            format!("{what} must be a mapping, not {}", node.type_name()),
+        )
+    })?;
     for (k, v) in map {
         let name = k
             .scalar_string()
@@ -294,8 +316,12 @@ fn expect_bool(node: &Node, key: &str) -> Result<bool> {
 }
 
 fn expect_string(node: &Node, key: &str) -> Result<String> {
-    node.scalar_string()
-        .ok_or_else(|| LoadError::new(&node.loc, format!("{key} must be a string, not {}", node.type_name())))
+    node.scalar_string().ok_or_else(|| {
+        LoadError::new(
+            &node.loc,
+            format!("{key} must be a string, not {}", node.type_name()),
+        )
+    })
 }
 
 fn string_list(node: &Node, key: &str) -> Result<Vec<String>> {
@@ -304,7 +330,10 @@ fn string_list(node: &Node, key: &str) -> Result<Vec<String>> {
         NodeValue::Seq(items) => items.iter().map(|i| expect_string(i, key)).collect(),
         _ => {
             let s = expect_string(node, key)?;
-            Ok(s.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect())
+            Ok(s.split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect())
         }
     }
 }
@@ -325,7 +354,10 @@ fn conditions(node: &Node, key: &str) -> Result<Vec<Cond>> {
 
 fn map_entries<'a>(node: &'a Node, what: &str) -> Result<&'a [(Node, Node)]> {
     node.as_map().ok_or_else(|| {
-        LoadError::new(&node.loc, format!("{what} must be a mapping, not {}", node.type_name()))
+        LoadError::new(
+            &node.loc,
+            format!("{what} must be a mapping, not {}", node.type_name()),
+        )
     })
 }
 
@@ -336,7 +368,12 @@ fn key_str(k: &Node) -> Result<String> {
 
 /// Canonical short name of a module or action: `ansible.builtin.copy` -> `copy`.
 pub fn canonical_module(name: &str) -> &str {
-    for prefix in ["ansible.builtin.", "ansible.legacy.", "ansible.posix.", "community.general."] {
+    for prefix in [
+        "ansible.builtin.",
+        "ansible.legacy.",
+        "ansible.posix.",
+        "community.general.",
+    ] {
         if let Some(short) = name.strip_prefix(prefix) {
             return short;
         }
@@ -394,9 +431,9 @@ impl Loader {
         if doc.is_null() {
             return Ok(());
         }
-        let items = doc.as_seq().ok_or_else(|| {
-            LoadError::new(&doc.loc, "a playbook must be a list of plays")
-        })?;
+        let items = doc
+            .as_seq()
+            .ok_or_else(|| LoadError::new(&doc.loc, "a playbook must be a list of plays"))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         for item in items {
             let entries = map_entries(item, "a play")?;
@@ -407,7 +444,10 @@ impl Loader {
                 )
             }) {
                 if k.as_str().map(canonical_module) == Some("include") {
-                    return Err(LoadError::new(&k.loc, "'include' was removed from Ansible; use import_playbook"));
+                    return Err(LoadError::new(
+                        &k.loc,
+                        "'include' was removed from Ansible; use import_playbook",
+                    ));
                 }
                 let file = expect_string(v, "import_playbook")?;
                 self.load_plays(&dir.join(file), Some(&v.loc), out)?;
@@ -476,9 +516,13 @@ impl Loader {
                     };
                     for item in items {
                         if item.as_seq().is_some() {
-                            return Err(LoadError::new(&item.loc, "lists of alternative vars_files are not supported"));
+                            return Err(LoadError::new(
+                                &item.loc,
+                                "lists of alternative vars_files are not supported",
+                            ));
                         }
-                        play.vars_files.push((expect_string(&item, "vars_files")?, loc(&item)));
+                        play.vars_files
+                            .push((expect_string(&item, "vars_files")?, loc(&item)));
                     }
                 }
                 "gather_facts" => play.gather_facts = expect_bool(v, "gather_facts")?,
@@ -503,7 +547,12 @@ impl Loader {
                         NodeValue::Str(s) => s.trim_end_matches('%').parse().map_err(|_| {
                             LoadError::new(&v.loc, "max_fail_percentage must be a number")
                         })?,
-                        _ => return Err(LoadError::new(&v.loc, "max_fail_percentage must be a number")),
+                        _ => {
+                            return Err(LoadError::new(
+                                &v.loc,
+                                "max_fail_percentage must be a number",
+                            ));
+                        }
                     })
                 }
                 "force_handlers" => play.force_handlers = expect_bool(v, &key)?,
@@ -525,7 +574,10 @@ impl Loader {
             }
         }
         if !has_hosts {
-            return Err(LoadError::new(&play.loc, "this play has no 'hosts:' (every play needs a host pattern)"));
+            return Err(LoadError::new(
+                &play.loc,
+                "this play has no 'hosts:' (every play needs a host pattern)",
+            ));
         }
         if play.name.is_empty() {
             play.name = play.hosts.clone();
@@ -606,7 +658,9 @@ impl Loader {
         let entries = map_entries(node, "a task")?;
         let has = |name: &str| entries.iter().any(|(k, _)| k.as_str() == Some(name));
         if has("block") {
-            out.push(TaskNode::Block(Arc::new(self.block(node, dir, role, handlers)?)));
+            out.push(TaskNode::Block(Arc::new(
+                self.block(node, dir, role, handlers)?,
+            )));
             return Ok(());
         }
         if let Some((k, v)) = entries.iter().find(|(k, _)| {
@@ -616,7 +670,9 @@ impl Loader {
         }) {
             return self.include(node, k, v, dir, role, handlers, out);
         }
-        out.push(TaskNode::Task(Arc::new(self.task(node, dir, role, handlers)?)));
+        out.push(TaskNode::Task(Arc::new(
+            self.task(node, dir, role, handlers)?,
+        )));
         Ok(())
     }
 
@@ -649,10 +705,17 @@ impl Loader {
                     self.common_key(&mut block.common, &key, k, v)?
                 }
                 other => {
-                    let hint = did_you_mean(other, &["block", "rescue", "always", "when", "tags", "vars", "become"]);
+                    let hint = did_you_mean(
+                        other,
+                        &[
+                            "block", "rescue", "always", "when", "tags", "vars", "become",
+                        ],
+                    );
                     return Err(LoadError::new(
                         &k.loc,
-                        format!("'{other}' is not valid in a block{hint} (a block holds only block/rescue/always and task keywords)"),
+                        format!(
+                            "'{other}' is not valid in a block{hint} (a block holds only block/rescue/always and task keywords)"
+                        ),
                     ));
                 }
             }
@@ -691,7 +754,12 @@ impl Loader {
                         let an = key_str(ak)?;
                         match an.as_str() {
                             "file" => file_from_args = Some(expect_string(av, "file")?),
-                            "apply" => return Err(LoadError::new(&ak.loc, "include 'apply' is not supported")),
+                            "apply" => {
+                                return Err(LoadError::new(
+                                    &ak.loc,
+                                    "include 'apply' is not supported",
+                                ));
+                            }
                             _ => role_opts.push((an, av)),
                         }
                     }
@@ -720,7 +788,10 @@ impl Loader {
                 &key.loc,
                 "'include' was removed from Ansible; use include_tasks or import_tasks",
             )),
-            "import_playbook" => Err(LoadError::new(&key.loc, "import_playbook is only valid at the play level")),
+            "import_playbook" => Err(LoadError::new(
+                &key.loc,
+                "import_playbook is only valid at the play level",
+            )),
             "import_tasks" | "include_tasks" => {
                 let file = match &value.value {
                     NodeValue::Map(_) => {
@@ -728,8 +799,18 @@ impl Loader {
                         for (k, v) in map_entries(value, &kind)? {
                             match key_str(k)?.as_str() {
                                 "file" => f = Some(expect_string(v, "file")?),
-                                "apply" => return Err(LoadError::new(&k.loc, "include 'apply' is not supported")),
-                                other => return Err(LoadError::new(&k.loc, format!("'{other}' is not a valid option of {kind}"))),
+                                "apply" => {
+                                    return Err(LoadError::new(
+                                        &k.loc,
+                                        "include 'apply' is not supported",
+                                    ));
+                                }
+                                other => {
+                                    return Err(LoadError::new(
+                                        &k.loc,
+                                        format!("'{other}' is not a valid option of {kind}"),
+                                    ));
+                                }
                             }
                         }
                         f
@@ -741,10 +822,16 @@ impl Loader {
                 let templated = file.contains("{{");
                 if kind == "import_tasks" {
                     if templated {
-                        return Err(LoadError::new(&value.loc, "import_tasks is static: its file name cannot use variables (use include_tasks)"));
+                        return Err(LoadError::new(
+                            &value.loc,
+                            "import_tasks is static: its file name cannot use variables (use include_tasks)",
+                        ));
                     }
                     if loop_.is_some() {
-                        return Err(LoadError::new(&value.loc, "import_tasks cannot loop (use include_tasks)"));
+                        return Err(LoadError::new(
+                            &value.loc,
+                            "import_tasks cannot loop (use include_tasks)",
+                        ));
                     }
                     let path = self.resolve_task_file(&file, dir, role, &value.loc)?;
                     let tasks = self.task_file(&path, role, handlers, Some(&value.loc))?;
@@ -790,7 +877,10 @@ impl Loader {
                         opts.push((key_str(k)?, v));
                     }
                 } else if !opts_node.is_null() {
-                    return Err(LoadError::new(&opts_node.loc, format!("{kind} takes a mapping with 'name:'")));
+                    return Err(LoadError::new(
+                        &opts_node.loc,
+                        format!("{kind} takes a mapping with 'name:'"),
+                    ));
                 }
                 for (k, v) in opts {
                     match k.as_str() {
@@ -798,17 +888,26 @@ impl Loader {
                         "tasks_from" => tasks_from = expect_string(v, "tasks_from")?,
                         "public" | "allow_duplicates" | "rolespec_validate" => {}
                         "vars_from" | "defaults_from" | "handlers_from" | "apply" => {
-                            return Err(LoadError::new(&v.loc, format!("{kind} option '{k}' is not supported")));
+                            return Err(LoadError::new(
+                                &v.loc,
+                                format!("{kind} option '{k}' is not supported"),
+                            ));
                         }
                         other => {
-                            return Err(LoadError::new(&v.loc, format!("'{other}' is not a valid option of {kind}")));
+                            return Err(LoadError::new(
+                                &v.loc,
+                                format!("'{other}' is not a valid option of {kind}"),
+                            ));
                         }
                     }
                 }
                 let role_name = role_name
                     .ok_or_else(|| LoadError::new(&value.loc, format!("{kind} needs 'name:'")))?;
                 if kind == "import_role" && loop_.is_some() {
-                    return Err(LoadError::new(&value.loc, "import_role cannot loop (use include_role)"));
+                    return Err(LoadError::new(
+                        &value.loc,
+                        "import_role cannot loop (use include_role)",
+                    ));
                 }
                 let role = self.load_role(&role_name, &tasks_from, dir, &value.loc)?;
                 let use_ = RoleUse {
@@ -837,7 +936,10 @@ impl Loader {
                 }
                 Ok(())
             }
-            _ => Err(LoadError::new(&key.loc, format!("unknown include '{kind}'"))),
+            _ => Err(LoadError::new(
+                &key.loc,
+                format!("unknown include '{kind}'"),
+            )),
         }
     }
 
@@ -925,7 +1027,9 @@ impl Loader {
                     let hint = did_you_mean(&key, TASK_KEYS);
                     return Err(LoadError::new(
                         &k.loc,
-                        format!("'{key}' is not a task keyword{hint}, and this task already has the module '{prev_name}' (one module per task)"),
+                        format!(
+                            "'{key}' is not a task keyword{hint}, and this task already has the module '{prev_name}' (one module per task)"
+                        ),
                     ));
                 }
                 module = Some((k, v));
@@ -942,7 +1046,10 @@ impl Loader {
                 "register" => {
                     let r = expect_string(v, "register")?;
                     if !is_identifier(&r) {
-                        return Err(LoadError::new(&v.loc, format!("'{r}' is not a valid variable name for register")));
+                        return Err(LoadError::new(
+                            &v.loc,
+                            format!("'{r}' is not a valid variable name for register"),
+                        ));
                     }
                     task.register = Some(r);
                 }
@@ -961,7 +1068,12 @@ impl Loader {
                 "timeout" => {
                     task.timeout = Some(match &v.value {
                         NodeValue::Int(i) if *i >= 0 => *i as u64,
-                        _ => return Err(LoadError::new(&v.loc, "timeout must be a number of seconds")),
+                        _ => {
+                            return Err(LoadError::new(
+                                &v.loc,
+                                "timeout must be a number of seconds",
+                            ));
+                        }
                     })
                 }
                 "loop_control" => loop_control = Some(v),
@@ -1064,7 +1176,10 @@ impl Loader {
     }
 
     fn kv_args(&self, module: &str, text: &str, at: &Location) -> Result<Vec<(String, Value)>> {
-        let free = FREE_FORM.iter().find(|(m, _)| *m == module).map(|(_, keys)| *keys);
+        let free = FREE_FORM
+            .iter()
+            .find(|(m, _)| *m == module)
+            .map(|(_, keys)| *keys);
         // Modules that are not free-form but take a single raw value (e.g. `debug: msg=x`) use k=v.
         let pairs = kv::parse_kv(text, free).map_err(|e| LoadError::new(at, e))?;
         Ok(pairs
@@ -1083,7 +1198,12 @@ impl Loader {
                     .ok_or_else(|| LoadError::new(&node.loc, "a role entry needs 'role:'"))?;
                 (expect_string(&name.1, "role")?, entries.as_slice())
             }
-            _ => return Err(LoadError::new(&node.loc, "a role entry must be a name or a mapping")),
+            _ => {
+                return Err(LoadError::new(
+                    &node.loc,
+                    "a role entry must be a name or a mapping",
+                ));
+            }
         };
         let mut common = Common::default();
         let mut params = Vars::new();
@@ -1096,7 +1216,10 @@ impl Loader {
                 | "delegate_to" | "run_once" => self.common_key(&mut common, &key, k, v)?,
                 "vars" => params.extend(node_to_vars(v, "vars")?),
                 _ if TASK_KEYS.contains(&key.as_str()) => {
-                    return Err(LoadError::new(&k.loc, format!("'{key}' is not valid on a role")));
+                    return Err(LoadError::new(
+                        &k.loc,
+                        format!("'{key}' is not valid on a role"),
+                    ));
                 }
                 _ => {
                     params.insert(key, v.to_value());
@@ -1118,14 +1241,23 @@ impl Loader {
         if (direct.is_absolute() || name.contains('/')) && direct.is_dir() {
             return Some(direct.to_path_buf());
         }
-        let mut candidates = vec![dir.join("roles").join(name), self.playbook_dir.join("roles").join(name)];
+        let mut candidates = vec![
+            dir.join("roles").join(name),
+            self.playbook_dir.join("roles").join(name),
+        ];
         candidates.extend(self.roles_path.iter().map(|p| p.join(name)));
         candidates.push(self.playbook_dir.join(name));
         candidates.into_iter().find(|p| p.is_dir())
     }
 
     /// Loads a role (cached by path and task file), with its meta dependencies.
-    pub fn load_role(&self, name: &str, tasks_from: &str, dir: &Path, at: &Location) -> Result<Arc<Role>> {
+    pub fn load_role(
+        &self,
+        name: &str,
+        tasks_from: &str,
+        dir: &Path,
+        at: &Location,
+    ) -> Result<Arc<Role>> {
         let path = self.find_role(name, dir).ok_or_else(|| {
             let mut searched = vec![self.playbook_dir.join("roles")];
             searched.extend(self.roles_path.iter().cloned());
@@ -1146,7 +1278,10 @@ impl Loader {
             return Ok(r.clone());
         }
         let _guard = self.enter(&path.join(".role"), Some(at)).map_err(|mut e| {
-            e.message = format!("cyclic role dependency: {}", e.message.trim_start_matches("cyclic include: "));
+            e.message = format!(
+                "cyclic role dependency: {}",
+                e.message.trim_start_matches("cyclic include: ")
+            );
             e
         })?;
         let context = Arc::new(RoleContext {
@@ -1164,7 +1299,10 @@ impl Loader {
             None => {
                 return Err(LoadError::new(
                     at,
-                    format!("role '{name}' has no tasks file '{tasks_from}' in {}", path.join("tasks").display()),
+                    format!(
+                        "role '{name}' has no tasks file '{tasks_from}' in {}",
+                        path.join("tasks").display()
+                    ),
                 ));
             }
         };
@@ -1206,7 +1344,12 @@ impl Loader {
             let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(name))
                 .map_err(|e| LoadError::new(&Location::file_start(dir), e.to_string()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml") | Some("yaml")))
+                .filter(|p| {
+                    matches!(
+                        p.extension().and_then(|e| e.to_str()),
+                        Some("yml") | Some("yaml")
+                    )
+                })
                 .collect();
             files.sort();
             for f in files {
@@ -1231,10 +1374,14 @@ impl Drop for PathGuard<'_> {
 
 /// `dir/name.yml`, `dir/name.yaml` or `dir/name` if it is a file.
 pub fn main_file(dir: &Path, name: &str) -> Option<PathBuf> {
-    [format!("{name}.yml"), format!("{name}.yaml"), name.to_string()]
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
+    [
+        format!("{name}.yml"),
+        format!("{name}.yaml"),
+        name.to_string(),
+    ]
+    .iter()
+    .map(|n| dir.join(n))
+    .find(|p| p.is_file())
 }
 
 /// A role's tasks (with its dependencies first) as one block carrying the role's keywords.
@@ -1278,7 +1425,10 @@ fn parse_serial(v: &Node) -> Result<Vec<Serial>> {
                 .parse::<usize>()
                 .map(Serial::Count)
                 .map_err(|_| LoadError::new(&n.loc, "serial must be a number or a percentage")),
-            _ => Err(LoadError::new(&n.loc, "serial must be a positive number or a percentage")),
+            _ => Err(LoadError::new(
+                &n.loc,
+                "serial must be a positive number or a percentage",
+            )),
         }
     };
     match &v.value {
@@ -1301,7 +1451,9 @@ fn parse_loop(key: &str, v: &Node, k: &Node) -> Result<Loop> {
         other => {
             return Err(LoadError::new(
                 &k.loc,
-                format!("'{other}' is not supported (supported: loop, with_items, with_list, with_dict, with_indexed_items, with_fileglob, with_sequence, with_nested, with_together, with_subelements)"),
+                format!(
+                    "'{other}' is not supported (supported: loop, with_items, with_list, with_dict, with_indexed_items, with_fileglob, with_sequence, with_nested, with_together, with_subelements)"
+                ),
             ));
         }
     };
@@ -1331,11 +1483,20 @@ fn apply_loop_control(l: &mut Loop, lc: &Node) -> Result<()> {
             }
             "extended" => l.extended = expect_bool(v, "extended")?,
             "extended_allitems" | "break_when" => {
-                return Err(LoadError::new(&k.loc, "this loop_control option is not supported"));
+                return Err(LoadError::new(
+                    &k.loc,
+                    "this loop_control option is not supported",
+                ));
             }
             other => {
-                let hint = did_you_mean(other, &["loop_var", "index_var", "label", "pause", "extended"]);
-                return Err(LoadError::new(&k.loc, format!("'{other}' is not a loop_control option{hint}")));
+                let hint = did_you_mean(
+                    other,
+                    &["loop_var", "index_var", "label", "pause", "extended"],
+                );
+                return Err(LoadError::new(
+                    &k.loc,
+                    format!("'{other}' is not a loop_control option{hint}"),
+                ));
             }
         }
     }

@@ -6,5 +6,7 @@ mod load;
 mod model;
 
 pub use kv::{parse_kv, split_words};
-pub use load::{LoadError, Loader, canonical_module, main_file, node_to_vars, read_yaml, role_block, suggest};
+pub use load::{
+    LoadError, Loader, canonical_module, main_file, node_to_vars, read_yaml, role_block, suggest,
+};
 pub use model::*;

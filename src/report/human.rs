@@ -6,8 +6,8 @@ use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::event::{Event, HostResult, HostStats, Status};
 use super::Reporter;
+use super::event::{Event, HostResult, HostStats, Status};
 
 /// Colour choice from `--color`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -198,7 +198,10 @@ impl<W: Write + Send> HumanReporter<W> {
             );
             self.line(&text);
         }
-        self.line(&format!("\nfinished in {:.2} s", duration_ms as f64 / 1000.0));
+        self.line(&format!(
+            "\nfinished in {:.2} s",
+            duration_ms as f64 / 1000.0
+        ));
     }
 }
 

@@ -91,12 +91,27 @@ mod tests {
 
     #[test]
     fn unreachable_wins_over_failed() {
-        let failed = HostStats { failed: 1, ..Default::default() };
-        let unreachable = HostStats { unreachable: 1, ..Default::default() };
-        let hosts = vec![("a".to_string(), failed.clone()), ("b".to_string(), unreachable)];
+        let failed = HostStats {
+            failed: 1,
+            ..Default::default()
+        };
+        let unreachable = HostStats {
+            unreachable: 1,
+            ..Default::default()
+        };
+        let hosts = vec![
+            ("a".to_string(), failed.clone()),
+            ("b".to_string(), unreachable),
+        ];
         assert_eq!(exit_code(&hosts, false), ExitCode::Unreachable);
-        assert_eq!(exit_code(&[("a".into(), failed)], false), ExitCode::HostFailed);
-        assert_eq!(exit_code(&[("a".into(), HostStats::default())], false), ExitCode::Ok);
+        assert_eq!(
+            exit_code(&[("a".into(), failed)], false),
+            ExitCode::HostFailed
+        );
+        assert_eq!(
+            exit_code(&[("a".into(), HostStats::default())], false),
+            ExitCode::Ok
+        );
         assert_eq!(exit_code(&[], true), ExitCode::Interrupted);
     }
 }

@@ -65,3 +65,16 @@ pub fn omit_marker() -> &'static str {
 pub fn is_omit(v: &Value) -> bool {
     v.as_str() == Some(omit_marker())
 }
+
+/// Whether a string is the `omit` placeholder.
+pub fn is_omit_str(s: &str) -> bool {
+    s == omit_marker()
+}
+
+impl Templar {
+    /// A scope as a template value: a mapping whose variables render lazily when read
+    /// (used for `hostvars[host]`).
+    pub fn scope_value(&self, scope: &Scope) -> Value {
+        scope::ScopeRoot::value(scope, self)
+    }
+}
