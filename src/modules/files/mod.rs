@@ -1,0 +1,4 @@
+//! The file modules (copy, template, file, lineinfile, blockinfile, replace, stat, slurp) and
+//! the shared atomic writer and path query they are built on.
+
+pub mod atomic;
