@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::commands;
+use crate::modules::{commands, files};
 
 /// One registered module and its argument rules.
 struct Entry {
@@ -23,6 +23,10 @@ static TABLE: &[Entry] = &[
     Entry {
         module: &commands::raw::Raw,
         rules: commands::raw::RULES,
+    },
+    Entry {
+        module: &files::copy::Copy,
+        rules: files::copy::RULES,
     },
 ];
 

@@ -640,6 +640,79 @@ pub async fn query_file(
         .map_err(|e| ModuleError::failed(format!("cannot inspect {path}: {e}")))
 }
 
+/// The line separating the parts of [`query_files_script`] output.
+const NEXT: &str = "==shipshape-next==";
+
+/// One script querying several paths (each as [`query_file_script`]); only the last may ask
+/// for content.
+pub fn query_files_script(items: &[(&str, &QueryOpts)]) -> String {
+    let mut s = String::new();
+    for (i, (path, opts)) in items.iter().enumerate() {
+        s.push_str("(\n");
+        s.push_str(&query_file_script(path, opts));
+        s.push_str(")\n");
+        if i + 1 < items.len() {
+            s.push_str(&format!("echo \"{NEXT} $?\"\n"));
+        }
+    }
+    s
+}
+
+/// Parses the output of [`query_files_script`].
+pub fn parse_queries(stdout: &[u8], opts: &[&QueryOpts]) -> Result<Vec<FileState>, String> {
+    let mut out = Vec::new();
+    let mut rest = stdout;
+    for (i, o) in opts.iter().enumerate() {
+        if i + 1 == opts.len() {
+            out.push(parse_query(rest, o)?);
+            break;
+        }
+        let marker = format!("{NEXT} ");
+        let at = find_line_start(rest, marker.as_bytes())
+            .ok_or_else(|| "query output is missing a part".to_string())?;
+        let line_end = rest[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| at + p)
+            .unwrap_or(rest.len());
+        let status = String::from_utf8_lossy(&rest[at + marker.len()..line_end]).into_owned();
+        if status.trim() != "0" {
+            return Err(format!("query part {} failed", i + 1));
+        }
+        out.push(parse_query(&rest[..at], o)?);
+        rest = rest.get(line_end + 1..).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+fn find_line_start(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    (0..hay.len()).find(|&i| (i == 0 || hay[i - 1] == b'\n') && hay[i..].starts_with(needle))
+}
+
+/// Runs one query for several paths and parses it.
+pub async fn query_files(
+    ctx: &TaskCtx<'_>,
+    items: &[(&str, &QueryOpts)],
+) -> Result<Vec<FileState>, ModuleError> {
+    let out = ctx.query(query_files_script(items)).await?;
+    let names: Vec<&str> = items.iter().map(|(p, _)| *p).collect();
+    if !out.success() {
+        return Err(ModuleError::failed(format!(
+            "cannot inspect {}: {}",
+            names.join(", "),
+            out.stderr_str().trim()
+        )));
+    }
+    let opts: Vec<&QueryOpts> = items.iter().map(|(_, o)| *o).collect();
+    parse_queries(&out.stdout, &opts).map_err(|e| {
+        ModuleError::failed(format!(
+            "cannot inspect {}: {e}: {}",
+            names.join(", "),
+            out.stderr_str().trim()
+        ))
+    })
+}
+
 /// The SHA-1 of bytes as lowercase hex (what `sha1sum` prints).
 pub fn sha1_hex(data: &[u8]) -> String {
     use sha1::Digest;

@@ -2,3 +2,4 @@
 //! the shared atomic writer and path query they are built on.
 
 pub mod atomic;
+pub mod copy;
