@@ -210,6 +210,21 @@ impl ModeArg {
     }
 }
 
+/// A symbolic mode with every empty "who" made explicit (`+x` -> `a+x`), so chmod(1) applies
+/// it without the umask, as Ansible does.
+pub fn canonical_symbolic(spec: &str) -> String {
+    spec.split(',')
+        .map(|c| {
+            if c.starts_with(['+', '-', '=']) {
+                format!("a{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Formats a mode like Ansible's results: `"0644"`, `"4755"`.
 pub fn mode_string(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)
@@ -620,6 +635,7 @@ mod tests {
         assert_eq!(sym("+t", 0o777, true), 0o1777);
         assert_eq!(sym("u=rwx,g=rx,o=", 0o666, false), 0o750);
         assert_eq!(sym("u=rw-x+x", 0o600, false), 0o700);
+        assert_eq!(canonical_symbolic("+x,u=rw,-w"), "a+x,u=rw,a-w");
         assert_eq!(mode_string(0o644), "0644");
         assert_eq!(mode_string(0o4755), "4755");
         assert_eq!(mode_string(0o100644), "0644");

@@ -28,6 +28,14 @@ static TABLE: &[Entry] = &[
         module: &files::copy::Copy,
         rules: files::copy::RULES,
     },
+    Entry {
+        module: &files::template::Template,
+        rules: files::template::RULES,
+    },
+    Entry {
+        module: &files::file::File,
+        rules: files::file::RULES,
+    },
 ];
 
 /// The short name of a possibly fully-qualified module name.

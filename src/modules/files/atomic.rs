@@ -427,15 +427,17 @@ pub struct Stat {
     pub dev: u64,
     /// Hard link count.
     pub nlink: u64,
+    /// Access time (seconds since the epoch).
+    pub atime: i64,
 }
 
 /// The `stat -c` format that [`parse_stat_fields`] reads.
-pub const STAT_FORMAT: &str = "%f|%u|%g|%U|%G|%s|%Y|%i|%d|%h";
+pub const STAT_FORMAT: &str = "%f|%u|%g|%U|%G|%s|%Y|%i|%d|%h|%X";
 
 /// Parses one line printed with [`STAT_FORMAT`].
 pub fn parse_stat_fields(line: &str) -> Option<Stat> {
     let f: Vec<&str> = line.trim_end().split('|').collect();
-    if f.len() != 10 {
+    if f.len() != 11 {
         return None;
     }
     let raw = u32::from_str_radix(f[0], 16).ok()?;
@@ -451,6 +453,7 @@ pub fn parse_stat_fields(line: &str) -> Option<Stat> {
         inode: f[7].parse().ok()?,
         dev: f[8].parse().ok()?,
         nlink: f[9].parse().ok()?,
+        atime: f[10].parse().ok()?,
     })
 }
 
@@ -652,22 +655,24 @@ pub fn query_files_script(items: &[(&str, &QueryOpts)]) -> String {
         s.push_str(&query_file_script(path, opts));
         s.push_str(")\n");
         if i + 1 < items.len() {
-            s.push_str(&format!("echo \"{NEXT} $?\"\n"));
+            s.push_str(&part_separator());
         }
     }
     s
 }
 
-/// Parses the output of [`query_files_script`].
-pub fn parse_queries(stdout: &[u8], opts: &[&QueryOpts]) -> Result<Vec<FileState>, String> {
-    let mut out = Vec::new();
+/// The shell line that ends one part of a multi-part query (prints the part's status).
+pub fn part_separator() -> String {
+    format!("echo \"{NEXT} $?\"\n")
+}
+
+/// Splits multi-part query output into `n` parts at the first `n - 1` separator lines
+/// (only the last part may contain arbitrary bytes). Fails when a part's status is not 0.
+pub fn split_parts(stdout: &[u8], n: usize) -> Result<Vec<&[u8]>, String> {
+    let mut parts = Vec::with_capacity(n);
     let mut rest = stdout;
-    for (i, o) in opts.iter().enumerate() {
-        if i + 1 == opts.len() {
-            out.push(parse_query(rest, o)?);
-            break;
-        }
-        let marker = format!("{NEXT} ");
+    let marker = format!("{NEXT} ");
+    for i in 0..n.saturating_sub(1) {
         let at = find_line_start(rest, marker.as_bytes())
             .ok_or_else(|| "query output is missing a part".to_string())?;
         let line_end = rest[at..]
@@ -679,10 +684,20 @@ pub fn parse_queries(stdout: &[u8], opts: &[&QueryOpts]) -> Result<Vec<FileState
         if status.trim() != "0" {
             return Err(format!("query part {} failed", i + 1));
         }
-        out.push(parse_query(&rest[..at], o)?);
+        parts.push(&rest[..at]);
         rest = rest.get(line_end + 1..).unwrap_or_default();
     }
-    Ok(out)
+    parts.push(rest);
+    Ok(parts)
+}
+
+/// Parses the output of [`query_files_script`].
+pub fn parse_queries(stdout: &[u8], opts: &[&QueryOpts]) -> Result<Vec<FileState>, String> {
+    split_parts(stdout, opts.len())?
+        .into_iter()
+        .zip(opts)
+        .map(|(part, o)| parse_query(part, o))
+        .collect()
 }
 
 fn find_line_start(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -891,15 +906,15 @@ mod tests {
 
     #[test]
     fn stat_lines_parse() {
-        let s = parse_stat_fields("81a4|0|0|root|root|12|1700000000|42|2049|1").unwrap();
+        let s = parse_stat_fields("81a4|0|0|root|root|12|1700000000|42|2049|1|1700000001").unwrap();
         assert_eq!(s.kind, Kind::File);
         assert_eq!(s.mode, 0o644);
         assert_eq!(s.size, 12);
-        let d = parse_stat_fields("43ed|1|2|a|b|4096|1|2|3|4").unwrap();
+        let d = parse_stat_fields("43ed|1|2|a|b|4096|1|2|3|4|5").unwrap();
         assert_eq!(d.kind, Kind::Dir);
         assert_eq!(d.mode, 0o1755);
         assert!(parse_stat_fields("81a4|0|0").is_none());
-        assert!(parse_stat_fields("zz|0|0|a|b|1|1|1|1|1").is_none());
+        assert!(parse_stat_fields("zz|0|0|a|b|1|1|1|1|1|1").is_none());
     }
 
     #[test]
@@ -909,8 +924,8 @@ mod tests {
             content: ContentLimit::UpTo(14),
             dir_child: Some("x".into()),
         };
-        let out = b"into_dir\nparent=dir\nlstat=a1ff|0|0|root|root|5|1|2|3|1\n\
-stat=81a4|0|0|root|root|5|1|2|3|1\nrealpath=/real/x\nlink=../real/x\n\
+        let out = b"into_dir\nparent=dir\nlstat=a1ff|0|0|root|root|5|1|2|3|1|9\n\
+stat=81a4|0|0|root|root|5|1|2|3|1|9\nrealpath=/real/x\nlink=../real/x\n\
 sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709  -\ncontent\nhello\nlstat=no";
         let st = parse_query(out, &opts).unwrap();
         assert!(st.into_dir && st.parent_is_dir && st.is_link() && st.is_file());
@@ -931,7 +946,7 @@ sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709  -\ncontent\nhello\nlstat=no";
         );
 
         let st = parse_query(
-            b"parent=dir\nlstat=81a4|0|0|r|r|5|1|2|3|1\ncontent\n0123456789ABCDEF",
+            b"parent=dir\nlstat=81a4|0|0|r|r|5|1|2|3|1|9\ncontent\n0123456789ABCDEF",
             &opts,
         )
         .unwrap();
@@ -941,7 +956,7 @@ sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709  -\ncontent\nhello\nlstat=no";
 
     #[test]
     fn attr_plans_compare_names_and_ids() {
-        let cur = parse_stat_fields("81a4|0|0|root|root|5|1|2|3|1").unwrap();
+        let cur = parse_stat_fields("81a4|0|0|root|root|5|1|2|3|1|9").unwrap();
         let want = Wanted {
             mode: Some(ModeArg::Symbolic("g+w".into())),
             owner: Some("0".into()),

@@ -7,13 +7,13 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::atomic::{
-    self, ContentLimit, Creator, DIFF_LIMIT, FileState, Kind, QueryOpts, STAT_FORMAT, Source,
-    Stat, Wanted, WriteSpec, attrs_result, base_name, check_outputs, diff_text, parent_dir,
-    plan_attrs, query_file, query_files, sha1_hex,
+    self, ContentLimit, Creator, DIFF_LIMIT, FileState, Kind, QueryOpts, STAT_FORMAT, Source, Stat,
+    Wanted, WriteSpec, attrs_result, base_name, check_outputs, diff_text, parent_dir, plan_attrs,
+    query_file, query_files, sha1_hex,
 };
 use crate::core::{
-    Diff, ExecOutput, Module, ModuleError, ModuleSpec, ParamKind, ParamSpec, Plan, ResultMap,
-    Sh, Step, TaskCtx, quote,
+    Diff, ExecOutput, Module, ModuleError, ModuleSpec, ParamKind, ParamSpec, Plan, ResultMap, Sh,
+    Step, TaskCtx, quote,
 };
 use crate::modules::args::{Args, ModeArg, Rules, mode_string, value_to_string};
 
@@ -25,22 +25,80 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     name: "copy",
     doc: "Copies a file or directory from the controller (or content, or a file on the target) to the target.",
     params: &[
-        ParamSpec::new("dest", ParamKind::Path, "Where to put the file; a directory (or a path ending in /) receives src's basename.").required(),
-        ParamSpec::new("src", ParamKind::Path, "File or directory on the controller (role files/ first); a trailing / copies a directory's contents."),
-        ParamSpec::new("content", ParamKind::Raw, "The file's content instead of src (lists/dicts are written as JSON)."),
+        ParamSpec::new(
+            "dest",
+            ParamKind::Path,
+            "Where to put the file; a directory (or a path ending in /) receives src's basename.",
+        )
+        .required(),
+        ParamSpec::new(
+            "src",
+            ParamKind::Path,
+            "File or directory on the controller (role files/ first); a trailing / copies a directory's contents.",
+        ),
+        ParamSpec::new(
+            "content",
+            ParamKind::Raw,
+            "The file's content instead of src (lists/dicts are written as JSON).",
+        ),
         ParamSpec::new("owner", ParamKind::Str, "Owner name or uid of the file."),
         ParamSpec::new("group", ParamKind::Str, "Group name or gid of the file."),
-        ParamSpec::new("mode", ParamKind::Mode, "Mode of the file: \"0644\", u=rw,g=r,o=r, or preserve (the source's mode)."),
-        ParamSpec::new("directory_mode", ParamKind::Mode, "Mode of directories created by a recursive copy."),
-        ParamSpec::new("backup", ParamKind::Bool, "Keep a timestamped copy of the file being replaced."),
-        ParamSpec::new("force", ParamKind::Bool, "Replace a file whose content differs (default yes); no: only create.").aliases(&["thirsty"]),
-        ParamSpec::new("validate", ParamKind::Str, "Command checking the new file before it replaces dest (%s is the file)."),
-        ParamSpec::new("remote_src", ParamKind::Bool, "src is a file on the target, not the controller."),
-        ParamSpec::new("follow", ParamKind::Bool, "When dest is a symlink, write to the file it points to (default: replace the link)."),
-        ParamSpec::new("local_follow", ParamKind::Bool, "Follow symlinks in a controller src (default yes)."),
-        ParamSpec::new("checksum", ParamKind::Str, "Expected SHA-1 of the source; a mismatch fails the task."),
-        ParamSpec::new("decrypt", ParamKind::Bool, "Accepted for compatibility (vault files are decrypted by the controller)."),
-        ParamSpec::new("unsafe_writes", ParamKind::Bool, "Accepted for compatibility; writes are always atomic."),
+        ParamSpec::new(
+            "mode",
+            ParamKind::Mode,
+            "Mode of the file: \"0644\", u=rw,g=r,o=r, or preserve (the source's mode).",
+        ),
+        ParamSpec::new(
+            "directory_mode",
+            ParamKind::Mode,
+            "Mode of directories created by a recursive copy.",
+        ),
+        ParamSpec::new(
+            "backup",
+            ParamKind::Bool,
+            "Keep a timestamped copy of the file being replaced.",
+        ),
+        ParamSpec::new(
+            "force",
+            ParamKind::Bool,
+            "Replace a file whose content differs (default yes); no: only create.",
+        )
+        .aliases(&["thirsty"]),
+        ParamSpec::new(
+            "validate",
+            ParamKind::Str,
+            "Command checking the new file before it replaces dest (%s is the file).",
+        ),
+        ParamSpec::new(
+            "remote_src",
+            ParamKind::Bool,
+            "src is a file on the target, not the controller.",
+        ),
+        ParamSpec::new(
+            "follow",
+            ParamKind::Bool,
+            "When dest is a symlink, write to the file it points to (default: replace the link).",
+        ),
+        ParamSpec::new(
+            "local_follow",
+            ParamKind::Bool,
+            "Follow symlinks in a controller src (default yes).",
+        ),
+        ParamSpec::new(
+            "checksum",
+            ParamKind::Str,
+            "Expected SHA-1 of the source; a mismatch fails the task.",
+        ),
+        ParamSpec::new(
+            "decrypt",
+            ParamKind::Bool,
+            "Accepted for compatibility (vault files are decrypted by the controller).",
+        ),
+        ParamSpec::new(
+            "unsafe_writes",
+            ParamKind::Bool,
+            "Accepted for compatibility; writes are always atomic.",
+        ),
     ],
     free_form: false,
 };
@@ -337,7 +395,9 @@ pub(crate) fn parse_tree(
         let (idx, rest) = line
             .split_once('|')
             .ok_or_else(|| format!("unexpected line {line:?}"))?;
-        let i: usize = idx.parse().map_err(|_| format!("unexpected line {line:?}"))?;
+        let i: usize = idx
+            .parse()
+            .map_err(|_| format!("unexpected line {line:?}"))?;
         let item = items
             .get_mut(i)
             .ok_or_else(|| format!("unexpected index in {line:?}"))?;
@@ -369,7 +429,11 @@ async fn plan_tree(
     } else {
         format!("{}/{}", dest.trim_end_matches('/'), base_name(src))
     };
-    let root = if root.is_empty() { "/".to_string() } else { root };
+    let root = if root.is_empty() {
+        "/".to_string()
+    } else {
+        root
+    };
     let entries = walk_local(local, follow_local)?;
     let want = wanted(a)?;
     let dir_mode = a.mode("directory_mode")?;
@@ -406,9 +470,9 @@ async fn plan_tree(
             Some(_) => Err(ModuleError::failed(format!(
                 "{path} exists and is not a directory"
             ))),
-            None if item.dangling => Err(ModuleError::failed(format!(
-                "{path} is a dangling symlink"
-            ))),
+            None if item.dangling => {
+                Err(ModuleError::failed(format!("{path} is a dangling symlink")))
+            }
             None => Ok(true),
         }
     };
@@ -440,7 +504,11 @@ async fn plan_tree(
         let short = &sha[..8];
         after_list.push_str(&format!("{}  sha1:{short}\n", entry.rel));
         if let Some(old) = &item.sha1 {
-            before_list.push_str(&format!("{}  sha1:{}\n", entry.rel, &old[..8.min(old.len())]));
+            before_list.push_str(&format!(
+                "{}  sha1:{}\n",
+                entry.rel,
+                &old[..8.min(old.len())]
+            ));
         }
         let same = item.stat.is_some() && item.sha1.as_deref() == Some(sha.as_str());
         let attrs = plan_attrs(
@@ -780,8 +848,8 @@ mod tests {
 
     #[test]
     fn tree_output_parses() {
-        let out = "creator=root|root|0022\n0|41ed|0|0|root|root|4096|1|2|3|2\n1|absent\n\
-2|81a4|0|0|root|root|3|1|2|3|1\n2|sha1=abc  -\n3|dangling\n";
+        let out = "creator=root|root|0022\n0|41ed|0|0|root|root|4096|1|2|3|2|1\n1|absent\n\
+2|81a4|0|0|root|root|3|1|2|3|1|1\n2|sha1=abc  -\n3|dangling\n";
         let (items, creator) = parse_tree(out, 4).unwrap();
         assert_eq!(creator.unwrap().umask, 0o022);
         assert_eq!(items[0].stat.as_ref().unwrap().kind, Kind::Dir);
@@ -840,7 +908,10 @@ mod host_tests {
         let applied = h.converge(&Copy, &args).await;
         assert_eq!(read(&dest), "bye\n");
         let backup = applied.result["backup_file"].as_str().unwrap().to_string();
-        assert!(backup.starts_with(&format!("{dest}.")) && backup.ends_with('~'), "{backup}");
+        assert!(
+            backup.starts_with(&format!("{dest}.")) && backup.ends_with('~'),
+            "{backup}"
+        );
         assert_eq!(read(&backup), "hello\n");
         assert_eq!(applied.diff[0].before, "hello\n");
 
@@ -858,12 +929,15 @@ mod host_tests {
     async fn new_file_mode_follows_umask_and_existing_mode_is_kept() {
         let h = Harness::new();
         let dest = h.path("plain");
-        let applied = h.converge(&Copy, &json!({"dest": dest, "content": "x"})).await;
+        let applied = h
+            .converge(&Copy, &json!({"dest": dest, "content": "x"}))
+            .await;
         let m = mode_of(&dest);
         assert_eq!(applied.result["mode"], mode_string(m));
         std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o604))
             .unwrap();
-        h.converge(&Copy, &json!({"dest": dest, "content": "y"})).await;
+        h.converge(&Copy, &json!({"dest": dest, "content": "y"}))
+            .await;
         assert_eq!(mode_of(&dest), 0o604);
     }
 
@@ -884,7 +958,8 @@ mod host_tests {
         assert_eq!(applied.diff.len(), 2, "{:?}", applied.diff);
         // Rewriting content keeps the owner that is there.
         std::os::unix::fs::chown(&dest, Some(65534), Some(65534)).unwrap();
-        h.converge(&Copy, &json!({"dest": dest, "content": "new"})).await;
+        h.converge(&Copy, &json!({"dest": dest, "content": "new"}))
+            .await;
         assert_eq!(ids_of(&dest), (65534, 65534));
     }
 
@@ -928,12 +1003,15 @@ mod host_tests {
         // Into an existing directory: dest/basename.
         let dir = h.path("etc");
         std::fs::create_dir(&dir).unwrap();
-        let applied = h.converge(&Copy, &json!({"src": "one.conf", "dest": dir})).await;
+        let applied = h
+            .converge(&Copy, &json!({"src": "one.conf", "dest": dir}))
+            .await;
         assert_eq!(read(&format!("{dir}/one.conf")), "one\n");
         assert_eq!(applied.result["dest"], format!("{dir}/one.conf"));
         // A trailing slash creates the directory.
         let newdir = h.path("new/deeper/");
-        h.converge(&Copy, &json!({"src": "one.conf", "dest": newdir})).await;
+        h.converge(&Copy, &json!({"src": "one.conf", "dest": newdir}))
+            .await;
         assert_eq!(read(&format!("{newdir}one.conf")), "one\n");
         // A missing parent without the slash fails.
         let err = h
@@ -949,15 +1027,22 @@ mod host_tests {
         assert_eq!(read(&format!("{out}/tree/sub/b.txt")), "b\n");
         assert_eq!(mode_of(&format!("{out}/tree/sub")), 0o750);
         assert_eq!(mode_of(&format!("{out}/tree/a.txt")), 0o600);
-        let listing = applied.diff.iter().find(|d| d.after.contains("a.txt  sha1:")).unwrap();
+        let listing = applied
+            .diff
+            .iter()
+            .find(|d| d.after.contains("a.txt  sha1:"))
+            .unwrap();
         assert_eq!(listing.before, "");
         // With the slash: the contents.
         let flat = h.path("flat");
-        h.converge(&Copy, &json!({"src": "tree/", "dest": flat})).await;
+        h.converge(&Copy, &json!({"src": "tree/", "dest": flat}))
+            .await;
         assert_eq!(read(&format!("{flat}/a.txt")), "a\n");
         // One changed file: only it is rewritten.
         std::fs::write(files.join("tree/a.txt"), "A\n").unwrap();
-        let applied = h.converge(&Copy, &json!({"src": "tree/", "dest": flat})).await;
+        let applied = h
+            .converge(&Copy, &json!({"src": "tree/", "dest": flat}))
+            .await;
         assert_eq!(read(&format!("{flat}/a.txt")), "A\n");
         let listing = &applied.diff[0];
         assert!(listing.before.contains("a.txt  sha1:"), "{listing:?}");
@@ -970,13 +1055,20 @@ mod host_tests {
         std::fs::write(&src, "remote\n").unwrap();
         let dest = h.path("dst.txt");
         let applied = h
-            .converge(&Copy, &json!({"src": src, "dest": dest, "remote_src": true, "mode": "0600"}))
+            .converge(
+                &Copy,
+                &json!({"src": src, "dest": dest, "remote_src": true, "mode": "0600"}),
+            )
             .await;
         assert_eq!(read(&dest), "remote\n");
         assert_eq!(applied.result["checksum"], sha1_hex(b"remote\n"));
         // force=no never replaces an existing file.
         let plan = h
-            .plan(&Copy, &json!({"dest": dest, "content": "other", "force": false}), false)
+            .plan(
+                &Copy,
+                &json!({"dest": dest, "content": "other", "force": false}),
+                false,
+            )
             .await
             .unwrap();
         assert!(matches!(plan, Plan::Unchanged { .. }));
@@ -985,11 +1077,26 @@ mod host_tests {
         std::fs::write(&real, "old").unwrap();
         let link = h.path("link.txt");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        h.converge(&Copy, &json!({"dest": link, "content": "via link", "follow": true})).await;
+        h.converge(
+            &Copy,
+            &json!({"dest": link, "content": "via link", "follow": true}),
+        )
+        .await;
         assert_eq!(read(&real), "via link");
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
-        h.converge(&Copy, &json!({"dest": link, "content": "replaced"})).await;
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_file());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        h.converge(&Copy, &json!({"dest": link, "content": "replaced"}))
+            .await;
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_file()
+        );
         assert_eq!(read(&real), "via link");
     }
 

@@ -3,3 +3,5 @@
 
 pub mod atomic;
 pub mod copy;
+pub mod file;
+pub mod template;
