@@ -36,6 +36,10 @@ static TABLE: &[Entry] = &[
         module: &files::file::File,
         rules: files::file::RULES,
     },
+    Entry {
+        module: &files::lineinfile::LineInFile,
+        rules: files::lineinfile::RULES,
+    },
 ];
 
 /// The short name of a possibly fully-qualified module name.

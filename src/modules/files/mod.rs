@@ -4,4 +4,5 @@
 pub mod atomic;
 pub mod copy;
 pub mod file;
+pub mod lineinfile;
 pub mod template;
