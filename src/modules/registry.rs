@@ -40,6 +40,10 @@ static TABLE: &[Entry] = &[
         module: &files::lineinfile::LineInFile,
         rules: files::lineinfile::RULES,
     },
+    Entry {
+        module: &files::blockinfile::BlockInFile,
+        rules: files::blockinfile::RULES,
+    },
 ];
 
 /// The short name of a possibly fully-qualified module name.

@@ -2,6 +2,7 @@
 //! the shared atomic writer and path query they are built on.
 
 pub mod atomic;
+pub mod blockinfile;
 pub mod copy;
 pub mod file;
 pub mod lineinfile;
