@@ -44,6 +44,10 @@ static TABLE: &[Entry] = &[
         module: &files::blockinfile::BlockInFile,
         rules: files::blockinfile::RULES,
     },
+    Entry {
+        module: &files::replace::Replace,
+        rules: files::replace::RULES,
+    },
 ];
 
 /// The short name of a possibly fully-qualified module name.

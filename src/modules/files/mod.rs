@@ -6,4 +6,5 @@ pub mod blockinfile;
 pub mod copy;
 pub mod file;
 pub mod lineinfile;
+pub mod replace;
 pub mod template;
