@@ -48,6 +48,10 @@ static TABLE: &[Entry] = &[
         module: &files::replace::Replace,
         rules: files::replace::RULES,
     },
+    Entry {
+        module: &files::stat::Stat,
+        rules: files::stat::RULES,
+    },
 ];
 
 /// The short name of a possibly fully-qualified module name.

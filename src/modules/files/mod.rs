@@ -7,4 +7,5 @@ pub mod copy;
 pub mod file;
 pub mod lineinfile;
 pub mod replace;
+pub mod stat;
 pub mod template;
