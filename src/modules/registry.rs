@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files};
+use crate::modules::{commands, files, wait_for};
 
 /// One registered module and its argument rules.
 struct Entry {
@@ -52,6 +52,14 @@ static TABLE: &[Entry] = &[
         module: &files::stat::Stat,
         rules: files::stat::RULES,
     },
+    Entry {
+        module: &files::slurp::Slurp,
+        rules: files::slurp::RULES,
+    },
+    Entry {
+        module: &wait_for::WaitFor,
+        rules: wait_for::RULES,
+    },
 ];
 
 /// The short name of a possibly fully-qualified module name.
@@ -83,4 +91,83 @@ pub fn rules(name: &str) -> Rules {
         .find(|e| e.module.spec().name == short)
         .map(|e| e.rules)
         .unwrap_or(Rules::NONE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ParamKind;
+    use crate::modules::args::check_arg_names;
+
+    #[test]
+    fn finds_short_and_qualified_names() {
+        for name in ["copy", "ansible.builtin.copy", "ansible.legacy.copy"] {
+            assert_eq!(find(name).map(|m| m.spec().name), Some("copy"), "{name}");
+        }
+        assert!(find("ansible.builtin.nope").is_none());
+        assert!(find("community.general.copy").is_none());
+        let names: Vec<&str> = all().map(|m| m.spec().name).collect();
+        for want in [
+            "command",
+            "shell",
+            "raw",
+            "copy",
+            "template",
+            "file",
+            "lineinfile",
+            "blockinfile",
+            "replace",
+            "stat",
+            "slurp",
+            "wait_for",
+        ] {
+            assert!(names.contains(&want), "{want} not registered");
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "duplicate registration");
+    }
+
+    #[test]
+    fn every_parameter_is_documented_and_rules_name_real_parameters() {
+        for m in all() {
+            let spec = m.spec();
+            assert!(!spec.doc.is_empty(), "{}", spec.name);
+            for p in spec.params {
+                assert!(!p.doc.is_empty(), "{}.{}", spec.name, p.name);
+                if !p.choices.is_empty() {
+                    assert_eq!(p.kind, ParamKind::Str, "{}.{}", spec.name, p.name);
+                }
+            }
+            let r = rules(spec.name);
+            for name in r.exclusive.iter().chain(r.one_of).flat_map(|g| g.iter()) {
+                assert!(
+                    *name == "_raw_params" || spec.param(name).is_some(),
+                    "{}: rule names unknown parameter {name}",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn loader_checks_names_before_connecting() {
+        let copy = find("copy").unwrap().spec();
+        let e = check_arg_names(copy, &["dest", "contnet"]).unwrap_err();
+        assert!(e.contains("did you mean 'content'"), "{e}");
+        let e = check_arg_names(copy, &["dest"]).unwrap_err();
+        assert!(
+            e.contains("one of these parameters is required: content, src"),
+            "{e}"
+        );
+        let e = check_arg_names(copy, &["content", "src", "dest"]).unwrap_err();
+        assert!(e.contains("mutually exclusive"), "{e}");
+        let cmd = find("ansible.builtin.command").unwrap().spec();
+        assert!(check_arg_names(cmd, &["_raw_params", "chdir"]).is_ok());
+        let e = check_arg_names(cmd, &["chdir"]).unwrap_err();
+        assert!(e.contains("free-form text"), "{e}");
+        let file = find("file").unwrap().spec();
+        assert!(check_arg_names(file, &["name", "state"]).is_ok());
+    }
 }

@@ -503,3 +503,156 @@ mod tests {
         assert!(parse_timestamp("garbage").is_none());
     }
 }
+
+#[cfg(test)]
+mod host_tests {
+    use super::command::Command;
+    use super::raw::Raw;
+    use super::shell::Shell;
+    use crate::core::{ModuleError, Plan};
+    use crate::modules::testutil::Harness;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn command_runs_without_a_shell() {
+        let h = Harness::new();
+        let args = json!({"_raw_params": "echo $(id) ; 'a  b' $HOME $NOPE_UNSET"});
+        let r = h.apply(&Command, &args).await.unwrap();
+        assert!(r.changed);
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(
+            r.result["stdout"],
+            format!("$(id) ; a  b {home} $NOPE_UNSET")
+        );
+        assert_eq!(r.result["rc"], 0);
+        assert_eq!(
+            r.result["cmd"],
+            json!(["echo", "$(id)", ";", "a  b", "$HOME", "$NOPE_UNSET"])
+        );
+        for k in [
+            "start",
+            "end",
+            "delta",
+            "stdout_lines",
+            "stderr_lines",
+            "stderr",
+        ] {
+            assert!(r.result.contains_key(k), "missing {k}");
+        }
+        // Always changed when it runs.
+        assert!(h.apply(&Command, &args).await.unwrap().changed);
+        // argv, chdir, stdin.
+        let dir = h.path("");
+        let r = h
+            .apply(
+                &Command,
+                &json!({"argv": ["sh", "-c", "pwd; cat"], "chdir": dir, "stdin": "in"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r.result["stdout_lines"],
+            json!([dir.trim_end_matches('/'), "in"])
+        );
+        // Check mode plans a change with no diff.
+        let Plan::Change { diff, .. } = h.plan(&Command, &args, true).await.unwrap() else {
+            panic!("command planned no change");
+        };
+        assert!(diff.is_empty());
+    }
+
+    #[tokio::test]
+    async fn creates_and_removes_skip() {
+        let h = Harness::new();
+        let marker = h.path("done marker.txt");
+        std::fs::write(&marker, "").unwrap();
+        let glob = h.path("done*.txt");
+        let r = h
+            .assert_unchanged(&Command, &json!({"cmd": "false", "creates": glob}))
+            .await;
+        assert_eq!(r["stdout"], format!("skipped, since {glob} exists"));
+        assert_eq!(r["rc"], 0);
+        let r = h
+            .assert_unchanged(
+                &Shell,
+                &json!({"cmd": "false", "removes": h.path("nothing*")}),
+            )
+            .await;
+        assert!(r["msg"].as_str().unwrap().contains("does not exist"));
+        // Relative creates is checked inside chdir.
+        let r = h
+            .assert_unchanged(
+                &Command,
+                &json!({"cmd": "false", "chdir": h.path(""), "creates": "done marker.txt"}),
+            )
+            .await;
+        assert!(r["msg"].as_str().unwrap().contains("exists"));
+        let r = h
+            .apply(&Command, &json!({"cmd": "echo ran", "removes": marker}))
+            .await
+            .unwrap();
+        assert_eq!(r.result["stdout"], "ran");
+    }
+
+    #[tokio::test]
+    async fn failures_carry_the_result() {
+        let h = Harness::new();
+        let err = h
+            .apply(
+                &Shell,
+                &json!({"_raw_params": "echo out; echo err >&2; exit 3"}),
+            )
+            .await
+            .unwrap_err();
+        let ModuleError::Failed { msg, result } = err else {
+            panic!("not a failure")
+        };
+        assert_eq!(msg, "non-zero return code");
+        assert_eq!(result["rc"], 3);
+        assert_eq!(result["stdout"], "out");
+        assert_eq!(result["stderr"], "err");
+        let err = h
+            .apply(&Command, &json!({"_raw_params": "'unterminated"}))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ModuleError::Args(_)), "{err}");
+        let err = h
+            .apply(&Command, &json!({"cmd": "true", "argv": ["true"]}))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("mutually exclusive"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn shell_and_raw() {
+        let h = Harness::new();
+        let r = h
+            .apply(&Shell, &json!({"_raw_params": "echo abc | tr a-c x-z"}))
+            .await
+            .unwrap();
+        assert_eq!(r.result["stdout"], "xyz");
+        assert_eq!(r.result["cmd"], "echo abc | tr a-c x-z");
+        let r = h
+            .apply(
+                &Shell,
+                &json!({"cmd": "echo ${BASH_VERSION:+bash}", "executable": "/bin/bash"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.result["stdout"], "bash");
+        let r = h
+            .apply(&Raw, &json!({"_raw_params": "printf 'raw\\n'"}))
+            .await
+            .unwrap();
+        assert_eq!(r.result["stdout"], "raw\n");
+        assert!(!r.result.contains_key("start"));
+        let err = h
+            .apply(&Raw, &json!({"_raw_params": "exit 4"}))
+            .await
+            .unwrap_err();
+        let ModuleError::Failed { result, .. } = err else {
+            panic!("not a failure")
+        };
+        assert_eq!(result["rc"], 4);
+    }
+}

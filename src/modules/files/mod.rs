@@ -7,5 +7,6 @@ pub mod copy;
 pub mod file;
 pub mod lineinfile;
 pub mod replace;
+pub mod slurp;
 pub mod stat;
 pub mod template;
