@@ -1,1 +1,16 @@
-//! modules (under construction).
+//! The native remote modules: each plans from one read-only query of the target and returns
+//! the shell steps that would change it. Modules see only `core` (a `&dyn Transport` through
+//! `TaskCtx`), never a concrete transport. One table of all of them lives in `registry`.
+
+pub mod args;
+pub mod commands;
+pub mod files;
+pub mod pyregex;
+pub mod registry;
+pub mod wait_for;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use args::check_arg_names;
+pub use registry::{all, find};

@@ -1,0 +1,173 @@
+//! The one table of every module: lookup by short or `ansible.builtin.`/`ansible.legacy.`
+//! name, iteration for `shipshape doc`, and each module's extra argument rules.
+
+use crate::core::Module;
+use crate::modules::args::Rules;
+use crate::modules::{commands, files, wait_for};
+
+/// One registered module and its argument rules.
+struct Entry {
+    module: &'static dyn Module,
+    rules: Rules,
+}
+
+static TABLE: &[Entry] = &[
+    Entry {
+        module: &commands::command::Command,
+        rules: commands::command::RULES,
+    },
+    Entry {
+        module: &commands::shell::Shell,
+        rules: commands::shell::RULES,
+    },
+    Entry {
+        module: &commands::raw::Raw,
+        rules: commands::raw::RULES,
+    },
+    Entry {
+        module: &files::copy::Copy,
+        rules: files::copy::RULES,
+    },
+    Entry {
+        module: &files::template::Template,
+        rules: files::template::RULES,
+    },
+    Entry {
+        module: &files::file::File,
+        rules: files::file::RULES,
+    },
+    Entry {
+        module: &files::lineinfile::LineInFile,
+        rules: files::lineinfile::RULES,
+    },
+    Entry {
+        module: &files::blockinfile::BlockInFile,
+        rules: files::blockinfile::RULES,
+    },
+    Entry {
+        module: &files::replace::Replace,
+        rules: files::replace::RULES,
+    },
+    Entry {
+        module: &files::stat::Stat,
+        rules: files::stat::RULES,
+    },
+    Entry {
+        module: &files::slurp::Slurp,
+        rules: files::slurp::RULES,
+    },
+    Entry {
+        module: &wait_for::WaitFor,
+        rules: wait_for::RULES,
+    },
+];
+
+/// The short name of a possibly fully-qualified module name.
+fn short_name(name: &str) -> &str {
+    name.strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name)
+}
+
+/// Finds a module by name: `copy`, `ansible.builtin.copy` or `ansible.legacy.copy`.
+pub fn find(name: &str) -> Option<&'static dyn Module> {
+    let short = short_name(name);
+    TABLE
+        .iter()
+        .find(|e| e.module.spec().name == short)
+        .map(|e| e.module)
+}
+
+/// Every registered module, in table order.
+pub fn all() -> impl Iterator<Item = &'static dyn Module> {
+    TABLE.iter().map(|e| e.module)
+}
+
+/// The extra argument rules of a module (none for an unknown name).
+pub fn rules(name: &str) -> Rules {
+    let short = short_name(name);
+    TABLE
+        .iter()
+        .find(|e| e.module.spec().name == short)
+        .map(|e| e.rules)
+        .unwrap_or(Rules::NONE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ParamKind;
+    use crate::modules::args::check_arg_names;
+
+    #[test]
+    fn finds_short_and_qualified_names() {
+        for name in ["copy", "ansible.builtin.copy", "ansible.legacy.copy"] {
+            assert_eq!(find(name).map(|m| m.spec().name), Some("copy"), "{name}");
+        }
+        assert!(find("ansible.builtin.nope").is_none());
+        assert!(find("community.general.copy").is_none());
+        let names: Vec<&str> = all().map(|m| m.spec().name).collect();
+        for want in [
+            "command",
+            "shell",
+            "raw",
+            "copy",
+            "template",
+            "file",
+            "lineinfile",
+            "blockinfile",
+            "replace",
+            "stat",
+            "slurp",
+            "wait_for",
+        ] {
+            assert!(names.contains(&want), "{want} not registered");
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "duplicate registration");
+    }
+
+    #[test]
+    fn every_parameter_is_documented_and_rules_name_real_parameters() {
+        for m in all() {
+            let spec = m.spec();
+            assert!(!spec.doc.is_empty(), "{}", spec.name);
+            for p in spec.params {
+                assert!(!p.doc.is_empty(), "{}.{}", spec.name, p.name);
+                if !p.choices.is_empty() {
+                    assert_eq!(p.kind, ParamKind::Str, "{}.{}", spec.name, p.name);
+                }
+            }
+            let r = rules(spec.name);
+            for name in r.exclusive.iter().chain(r.one_of).flat_map(|g| g.iter()) {
+                assert!(
+                    *name == "_raw_params" || spec.param(name).is_some(),
+                    "{}: rule names unknown parameter {name}",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn loader_checks_names_before_connecting() {
+        let copy = find("copy").unwrap().spec();
+        let e = check_arg_names(copy, &["dest", "contnet"]).unwrap_err();
+        assert!(e.contains("did you mean 'content'"), "{e}");
+        let e = check_arg_names(copy, &["dest"]).unwrap_err();
+        assert!(
+            e.contains("one of these parameters is required: content, src"),
+            "{e}"
+        );
+        let e = check_arg_names(copy, &["content", "src", "dest"]).unwrap_err();
+        assert!(e.contains("mutually exclusive"), "{e}");
+        let cmd = find("ansible.builtin.command").unwrap().spec();
+        assert!(check_arg_names(cmd, &["_raw_params", "chdir"]).is_ok());
+        let e = check_arg_names(cmd, &["chdir"]).unwrap_err();
+        assert!(e.contains("free-form text"), "{e}");
+        let file = find("file").unwrap().spec();
+        assert!(check_arg_names(file, &["name", "state"]).is_ok());
+    }
+}
