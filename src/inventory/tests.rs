@@ -443,3 +443,48 @@ fn graph_looks_like_ansible_inventory_graph() {
     );
     assert_eq!(inv.graph_group("nosuch"), None);
 }
+
+/// Inventories under tests/fixtures/inventory/, each with the output ansible-core 2.19 gave
+/// for it (`ansible-inventory --list` without `_meta.profile`, `--graph`, and
+/// `ansible all --list-hosts`): we must print the same.
+#[test]
+fn fixtures_match_what_ansible_printed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inventory");
+    let cases = [
+        ("ini_mixed", "hosts"),
+        ("yaml_nested", "inventory.yml"),
+        ("priority", "inventory.yaml"),
+        ("dir_with_vars", "inventory"),
+    ];
+    for (case, source) in cases {
+        let dir = root.join(case);
+        let inv = Inventory::load(&[dir.join(source)]).expect("fixture loads");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("expected output");
+        let list: serde_json::Value =
+            serde_json::from_str(&read("ansible-list.json")).expect("valid json");
+        assert_eq!(inv.to_list_json(), list, "{case}: --list");
+        assert_eq!(inv.graph(), read("ansible-graph.txt"), "{case}: --graph");
+        let all: Vec<String> = read("ansible-all-hosts.txt")
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(inv.select("all").expect("valid"), all, "{case}: all");
+    }
+}
+
+/// Host patterns on tests/fixtures/inventory/ini_mixed, with the hosts ansible-core 2.19
+/// listed for each (`ansible -i hosts PATTERN --list-hosts`), order included.
+#[test]
+fn patterns_select_what_ansible_selected() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inventory/ini_mixed");
+    let inv = Inventory::load(&[dir.join("hosts")]).expect("fixture loads");
+    let expected = std::fs::read_to_string(dir.join("ansible-patterns.txt")).expect("exists");
+    let mut checked = 0;
+    for line in expected.lines() {
+        let (pattern, hosts) = line.split_once(" =>").expect("pattern => hosts");
+        let hosts: Vec<&str> = hosts.split_whitespace().collect();
+        assert_eq!(inv.select(pattern).expect("valid"), hosts, "pattern {pattern:?}");
+        checked += 1;
+    }
+    assert!(checked > 30);
+}
