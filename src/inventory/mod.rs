@@ -152,6 +152,8 @@ pub struct VarLayer {
 pub struct Inventory {
     hosts: IndexMap<String, Host>,
     groups: IndexMap<String, Group>,
+    /// (group, host) pairs of direct membership, mirroring `Group::hosts` for fast checks.
+    members: HashSet<(String, String)>,
     implicit: Vec<Host>,
     vars_dirs: Vec<VarsDir>,
     warnings: Vec<String>,
@@ -194,6 +196,7 @@ impl Inventory {
         let mut inv = Inventory {
             hosts: IndexMap::new(),
             groups: IndexMap::new(),
+            members: HashSet::new(),
             implicit: Vec::new(),
             vars_dirs: Vec::new(),
             warnings: Vec::new(),
@@ -372,8 +375,8 @@ impl Inventory {
             );
         }
         self.add_group(group, loc);
-        let g = self.groups.get_mut(group).expect("group was just ensured");
-        if !g.hosts.iter().any(|h| h == name) {
+        if self.members.insert((group.to_string(), name.to_string())) {
+            let g = self.groups.get_mut(group).expect("group was just ensured");
             g.hosts.push(name.to_string());
         }
         let h = self.hosts.get_mut(name).expect("host was just ensured");
@@ -495,22 +498,24 @@ impl Inventory {
             self.add_child("all", &name, &loc)?;
         }
         let names: Vec<String> = self.hosts.keys().cloned().collect();
+        let mut leave_ungrouped: HashSet<String> = HashSet::new();
         for name in names {
-            let in_real_group = self.hosts[&name]
-                .groups
-                .iter()
-                .any(|g| g != "all" && g != "ungrouped");
-            let in_ungrouped = self.hosts[&name].groups.iter().any(|g| g == "ungrouped");
+            let groups = &self.hosts[&name].groups;
+            let in_real_group = groups.iter().any(|g| g != "all" && g != "ungrouped");
+            let in_ungrouped = groups.iter().any(|g| g == "ungrouped");
             if in_real_group && in_ungrouped {
-                if let Some(g) = self.groups.get_mut("ungrouped") {
-                    g.hosts.retain(|h| h != &name);
-                }
                 if let Some(h) = self.hosts.get_mut(&name) {
                     h.groups.retain(|g| g != "ungrouped");
                 }
+                self.members
+                    .remove(&("ungrouped".to_string(), name.clone()));
+                leave_ungrouped.insert(name);
             } else if !in_real_group && !in_ungrouped {
                 self.add_host(&name, "ungrouped", None, None);
             }
+        }
+        if let Some(g) = self.groups.get_mut("ungrouped") {
+            g.hosts.retain(|h| !leave_ungrouped.contains(h));
         }
         for conflict in self.hosts.keys().filter(|h| self.groups.contains_key(*h)) {
             self.warnings.push(format!(
