@@ -6,6 +6,7 @@
 //! ```text
 //! Inventory::load(sources: &[PathBuf]) -> Result<Inventory, InventoryError>
 //! Inventory::load_with(sources: &[PathBuf], options: LoadOptions) -> Result<Inventory, InventoryError>
+//!     LoadOptions { decrypt: Option<Decryptor> }   for vault-encrypted files
 //!     sources: INI file, YAML file, executable (dynamic inventory, `--list`/`--host`),
 //!     directory (every file in it), or a host list "a,b," ; group_vars/ and host_vars/
 //!     beside each source are loaded too.
@@ -14,6 +15,7 @@
 //! inv.hosts() -> impl Iterator<Item = &Host>        hosts in definition order
 //! inv.host(name) -> Option<&Host>                   also Ansible's implicit localhost
 //! inv.groups() -> impl Iterator<Item = &Group>; inv.group(name) -> Option<&Group>
+//! inv.group_hosts(name) -> Vec<&str>               one entry of `groups`
 //! inv.groups_map() -> IndexMap<String, Vec<String>> Ansible's `groups` magic variable
 //! inv.group_names(host) -> Vec<String>              Ansible's `group_names` magic variable
 //! inv.host_vars(host) -> Vars                       merged inventory-level variables

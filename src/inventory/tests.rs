@@ -455,6 +455,8 @@ fn fixtures_match_what_ansible_printed() {
         ("yaml_nested", "inventory.yml"),
         ("priority", "inventory.yaml"),
         ("dir_with_vars", "inventory"),
+        ("ini_quirks", "hosts"),
+        ("script", "inventory.sh"),
     ];
     for (case, source) in cases {
         let dir = root.join(case);
