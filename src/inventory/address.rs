@@ -101,27 +101,25 @@ fn first_range(text: &str) -> Option<(usize, usize)> {
 /// Expands every host range in `pattern` (ranges may repeat: `r[1:2]n[a:b]`). A pattern
 /// without a range is returned as the only name. Errors are Ansible's messages.
 pub(crate) fn expand_ranges(pattern: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    expand_into(pattern, &mut out)?;
-    Ok(out)
-}
-
-fn expand_into(pattern: &str, out: &mut Vec<String>) -> Result<(), String> {
-    let Some((open, close)) = first_range(pattern) else {
-        out.push(pattern.to_string());
-        return Ok(());
-    };
-    let head = &pattern[..open];
-    let tail = &pattern[close + 1..];
-    for item in range_items(&pattern[open + 1..close])? {
-        if out.len() >= MAX_RANGE_HOSTS {
+    let mut done = Vec::new();
+    let mut todo = vec![pattern.to_string()];
+    while let Some(name) = todo.pop() {
+        let Some((open, close)) = first_range(&name) else {
+            done.push(name);
+            continue;
+        };
+        let items = range_items(&name[open + 1..close])?;
+        if done.len() + todo.len() + items.len() > MAX_RANGE_HOSTS {
             return Err(format!(
                 "host range in {pattern:?} expands to more than {MAX_RANGE_HOSTS} hosts"
             ));
         }
-        expand_into(&format!("{head}{item}{tail}"), out)?;
+        // Pushed in reverse so that popping keeps the natural order.
+        for item in items.iter().rev() {
+            todo.push(format!("{}{item}{}", &name[..open], &name[close + 1..]));
+        }
     }
-    Ok(())
+    Ok(done)
 }
 
 /// The items of one `begin:end[:step]` range, end inclusive.

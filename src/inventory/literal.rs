@@ -108,7 +108,7 @@ impl Parser<'_> {
                     return Some(v);
                 }
                 if v.is_integer() {
-                    return i128::try_from(v).ok().map(|i| Value::from(-i));
+                    return i128::try_from(v).ok().map(|i| int_value(-i));
                 }
                 f64::try_from(v).ok().map(|f| Value::from(-f))
             }
@@ -352,6 +352,11 @@ impl Parser<'_> {
     }
 }
 
+/// An integer value, stored as `i64` when it fits (as every other integer in templates is).
+fn int_value(i: i128) -> Value {
+    i64::try_from(i).map_or_else(|_| Value::from(i), Value::from)
+}
+
 /// Python number syntax: decimal (no leading zeros), `0x`/`0o`/`0b`, `_` separators, floats.
 fn parse_number(raw: &str) -> Option<Value> {
     if raw.contains("__") || raw.ends_with('_') || raw.starts_with('_') {
@@ -366,7 +371,7 @@ fn parse_number(raw: &str) -> Option<Value> {
             }
             return i128::from_str_radix(&digits.replace('_', ""), radix)
                 .ok()
-                .map(Value::from);
+                .map(int_value);
         }
     }
     let clean = lower.replace('_', "");
@@ -375,7 +380,7 @@ fn parse_number(raw: &str) -> Option<Value> {
         if clean.len() > 1 && clean.starts_with('0') && clean.bytes().any(|b| b != b'0') {
             return None;
         }
-        return clean.parse::<i128>().ok().map(Value::from);
+        return clean.parse::<i128>().ok().map(int_value);
     }
     let valid_float = {
         let (mantissa, exp) = match clean.split_once('e') {
@@ -417,6 +422,12 @@ mod tests {
         // Python 3 has no leading-zero integers: Ansible keeps the string (file modes!).
         assert_eq!(json("0755"), "\"0755\"");
         assert_eq!(json("00"), "0");
+        assert_eq!(ini_value("7"), Value::from(7i64));
+        assert_eq!(json("-0x10"), "-16");
+        assert_eq!(
+            json("123456789012345678901234567890"),
+            "123456789012345678901234567890"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! ```text
 //! Inventory::load(sources: &[PathBuf]) -> Result<Inventory, InventoryError>
 //! Inventory::load_with(sources: &[PathBuf], options: LoadOptions) -> Result<Inventory, InventoryError>
+//!     LoadOptions { decrypt: Option<Decryptor> }   for vault-encrypted files
 //!     sources: INI file, YAML file, executable (dynamic inventory, `--list`/`--host`),
 //!     directory (every file in it), or a host list "a,b," ; group_vars/ and host_vars/
 //!     beside each source are loaded too.
@@ -14,6 +15,7 @@
 //! inv.hosts() -> impl Iterator<Item = &Host>        hosts in definition order
 //! inv.host(name) -> Option<&Host>                   also Ansible's implicit localhost
 //! inv.groups() -> impl Iterator<Item = &Group>; inv.group(name) -> Option<&Group>
+//! inv.group_hosts(name) -> Vec<&str>               one entry of `groups`
 //! inv.groups_map() -> IndexMap<String, Vec<String>> Ansible's `groups` magic variable
 //! inv.group_names(host) -> Vec<String>              Ansible's `group_names` magic variable
 //! inv.host_vars(host) -> Vars                       merged inventory-level variables
@@ -152,6 +154,8 @@ pub struct VarLayer {
 pub struct Inventory {
     hosts: IndexMap<String, Host>,
     groups: IndexMap<String, Group>,
+    /// (group, host) pairs of direct membership, mirroring `Group::hosts` for fast checks.
+    members: HashSet<(String, String)>,
     implicit: Vec<Host>,
     vars_dirs: Vec<VarsDir>,
     warnings: Vec<String>,
@@ -194,6 +198,7 @@ impl Inventory {
         let mut inv = Inventory {
             hosts: IndexMap::new(),
             groups: IndexMap::new(),
+            members: HashSet::new(),
             implicit: Vec::new(),
             vars_dirs: Vec::new(),
             warnings: Vec::new(),
@@ -372,8 +377,8 @@ impl Inventory {
             );
         }
         self.add_group(group, loc);
-        let g = self.groups.get_mut(group).expect("group was just ensured");
-        if !g.hosts.iter().any(|h| h == name) {
+        if self.members.insert((group.to_string(), name.to_string())) {
+            let g = self.groups.get_mut(group).expect("group was just ensured");
             g.hosts.push(name.to_string());
         }
         let h = self.hosts.get_mut(name).expect("host was just ensured");
@@ -495,22 +500,24 @@ impl Inventory {
             self.add_child("all", &name, &loc)?;
         }
         let names: Vec<String> = self.hosts.keys().cloned().collect();
+        let mut leave_ungrouped: HashSet<String> = HashSet::new();
         for name in names {
-            let in_real_group = self.hosts[&name]
-                .groups
-                .iter()
-                .any(|g| g != "all" && g != "ungrouped");
-            let in_ungrouped = self.hosts[&name].groups.iter().any(|g| g == "ungrouped");
+            let groups = &self.hosts[&name].groups;
+            let in_real_group = groups.iter().any(|g| g != "all" && g != "ungrouped");
+            let in_ungrouped = groups.iter().any(|g| g == "ungrouped");
             if in_real_group && in_ungrouped {
-                if let Some(g) = self.groups.get_mut("ungrouped") {
-                    g.hosts.retain(|h| h != &name);
-                }
                 if let Some(h) = self.hosts.get_mut(&name) {
                     h.groups.retain(|g| g != "ungrouped");
                 }
+                self.members
+                    .remove(&("ungrouped".to_string(), name.clone()));
+                leave_ungrouped.insert(name);
             } else if !in_real_group && !in_ungrouped {
                 self.add_host(&name, "ungrouped", None, None);
             }
+        }
+        if let Some(g) = self.groups.get_mut("ungrouped") {
+            g.hosts.retain(|h| !leave_ungrouped.contains(h));
         }
         for conflict in self.hosts.keys().filter(|h| self.groups.contains_key(*h)) {
             self.warnings.push(format!(

@@ -47,26 +47,42 @@ impl Inventory {
     pub fn graph_group(&self, group: &str) -> Option<String> {
         self.groups.get(group)?;
         let mut out = String::new();
-        self.graph_into(group, 0, &mut out);
+        self.graph_into(group, &mut out);
         Some(out)
     }
 
-    fn graph_into(&self, name: &str, depth: usize, out: &mut String) {
-        let Some(group) = self.groups.get(name) else {
-            return;
-        };
-        out.push_str(&graph_prefix(depth));
-        out.push('@');
-        out.push_str(name);
-        out.push_str(":\n");
-        for child in &group.children {
-            self.graph_into(child, depth + 1, out);
+    /// Renders the tree with an explicit stack (group chains may be long).
+    fn graph_into(&self, root: &str, out: &mut String) {
+        enum Item<'a> {
+            Group(&'a str, usize),
+            Host(&'a str, usize),
         }
-        if name != "all" {
-            for host in &group.hosts {
-                out.push_str(&graph_prefix(depth + 1));
-                out.push_str(host);
-                out.push('\n');
+        let mut stack = vec![Item::Group(root, 0)];
+        while let Some(item) = stack.pop() {
+            let (name, depth) = match item {
+                Item::Host(name, depth) => {
+                    out.push_str(&graph_prefix(depth));
+                    out.push_str(name);
+                    out.push('\n');
+                    continue;
+                }
+                Item::Group(name, depth) => (name, depth),
+            };
+            let Some(group) = self.groups.get(name) else {
+                continue;
+            };
+            out.push_str(&graph_prefix(depth));
+            out.push('@');
+            out.push_str(name);
+            out.push_str(":\n");
+            // Children print before hosts; the stack pops in reverse.
+            if name != "all" {
+                for host in group.hosts.iter().rev() {
+                    stack.push(Item::Host(host, depth + 1));
+                }
+            }
+            for child in group.children.iter().rev() {
+                stack.push(Item::Group(child, depth + 1));
             }
         }
     }

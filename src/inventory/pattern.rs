@@ -84,9 +84,10 @@ impl Inventory {
                     .filter(|t| t.starts_with('!')),
             );
         let mut hosts: Vec<String> = Vec::new();
+        let mut present: HashSet<String> = HashSet::new();
         for term in ordered {
             if self.hosts.contains_key(term) {
-                if !hosts.iter().any(|h| h == term) {
+                if present.insert(term.to_string()) {
                     hosts.push(term.to_string());
                 }
                 continue;
@@ -94,12 +95,14 @@ impl Inventory {
             if let Some(rest) = term.strip_prefix('!') {
                 let that: HashSet<String> = self.match_one(rest)?.into_iter().collect();
                 hosts.retain(|h| !that.contains(h));
+                present.retain(|h| !that.contains(h));
             } else if let Some(rest) = term.strip_prefix('&') {
                 let that: HashSet<String> = self.match_one(rest)?.into_iter().collect();
                 hosts.retain(|h| that.contains(h));
+                present.retain(|h| that.contains(h));
             } else {
                 for h in self.match_one(term)? {
-                    if !hosts.contains(&h) {
+                    if present.insert(h.clone()) {
                         hosts.push(h);
                     }
                 }

@@ -12,8 +12,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 pub struct SshConfig {
     entries: Vec<Entry>,
     home: Option<PathBuf>,
-    /// Lines that were skipped (unreadable includes, bad values), for diagnostics.
-    pub warnings: Vec<String>,
+    warnings: Vec<String>,
 }
 
 /// OpenSSH's `StrictHostKeyChecking` values.
@@ -102,6 +101,11 @@ impl SshConfig {
             Some(home) => SshConfig::parse_file(&home.join(".ssh").join("config")),
             None => SshConfig::default(),
         }
+    }
+
+    /// What was skipped while reading (unreadable includes, includes nested too deeply).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     fn parse_text(&mut self, text: &str, base: &Path, outer: &[Condition], depth: usize) {
@@ -207,11 +211,7 @@ impl SshConfig {
                 }
                 "userknownhostsfile" if !known_set => {
                     known_set = true;
-                    out.user_known_hosts_file = entry
-                        .args
-                        .iter()
-                        .map(|a| PathBuf::from(self.expand_tilde(a)))
-                        .collect();
+                    out.user_known_hosts_file = entry.args.iter().map(PathBuf::from).collect();
                 }
                 "connecttimeout" if out.connect_timeout.is_none() => {
                     out.connect_timeout = first.parse().ok();
@@ -237,16 +237,17 @@ impl SshConfig {
             ('d', home.as_str()),
             ('u', local_user.as_str()),
         ];
-        out.identity_files = out
-            .identity_files
-            .iter()
-            .map(|p| {
-                PathBuf::from(expand_percent(
-                    &self.expand_tilde(&p.to_string_lossy()),
-                    &tokens,
-                ))
-            })
-            .collect();
+        let expand = |paths: &[PathBuf]| -> Vec<PathBuf> {
+            paths
+                .iter()
+                .map(|p| {
+                    let path = self.expand_tilde(&p.to_string_lossy());
+                    PathBuf::from(expand_percent(&path, &tokens))
+                })
+                .collect()
+        };
+        out.identity_files = expand(&out.identity_files);
+        out.user_known_hosts_file = expand(&out.user_known_hosts_file);
         out
     }
 }
@@ -447,7 +448,7 @@ Host web-legacy
 Host db?
     User=postgres
     StrictHostKeyChecking accept-new
-    UserKnownHostsFile ~/.ssh/known_db /etc/ssh/known_db
+    UserKnownHostsFile ~/.ssh/known_db /etc/ssh/known_%h
 
 Host *
     User deploy
@@ -501,7 +502,7 @@ Host *
             db.user_known_hosts_file,
             [
                 PathBuf::from("/home/me/.ssh/known_db"),
-                PathBuf::from("/etc/ssh/known_db")
+                PathBuf::from("/etc/ssh/known_db1")
             ]
         );
         let other = c.lookup("db12");
@@ -572,7 +573,7 @@ Host *
         std::fs::write(&f, format!("Include {}\nUser u\n", f.display())).expect("write");
         let c = SshConfig::parse(&format!("Include {}\n", f.display()));
         assert_eq!(c.lookup("x").user.as_deref(), Some("u"));
-        assert!(!c.warnings.is_empty());
+        assert!(!c.warnings().is_empty());
     }
 
     #[test]

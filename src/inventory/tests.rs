@@ -443,3 +443,112 @@ fn graph_looks_like_ansible_inventory_graph() {
     );
     assert_eq!(inv.graph_group("nosuch"), None);
 }
+
+/// Inventories under tests/fixtures/inventory/, each with the output ansible-core 2.19 gave
+/// for it (`ansible-inventory --list` without `_meta.profile`, `--graph`, and
+/// `ansible all --list-hosts`): we must print the same.
+#[test]
+fn fixtures_match_what_ansible_printed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inventory");
+    let cases = [
+        ("ini_mixed", "hosts"),
+        ("yaml_nested", "inventory.yml"),
+        ("priority", "inventory.yaml"),
+        ("dir_with_vars", "inventory"),
+        ("ini_quirks", "hosts"),
+        ("script", "inventory.sh"),
+    ];
+    for (case, source) in cases {
+        let dir = root.join(case);
+        let inv = Inventory::load(&[dir.join(source)]).expect("fixture loads");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("expected output");
+        let list: serde_json::Value =
+            serde_json::from_str(&read("ansible-list.json")).expect("valid json");
+        assert_eq!(inv.to_list_json(), list, "{case}: --list");
+        assert_eq!(inv.graph(), read("ansible-graph.txt"), "{case}: --graph");
+        let all: Vec<String> = read("ansible-all-hosts.txt")
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(inv.select("all").expect("valid"), all, "{case}: all");
+    }
+}
+
+/// Host patterns on tests/fixtures/inventory/ini_mixed, with the hosts ansible-core 2.19
+/// listed for each (`ansible -i hosts PATTERN --list-hosts`), order included.
+#[test]
+fn patterns_select_what_ansible_selected() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inventory/ini_mixed");
+    let inv = Inventory::load(&[dir.join("hosts")]).expect("fixture loads");
+    let expected = std::fs::read_to_string(dir.join("ansible-patterns.txt")).expect("exists");
+    let mut checked = 0;
+    for line in expected.lines() {
+        let (pattern, hosts) = line.split_once(" =>").expect("pattern => hosts");
+        let hosts: Vec<&str> = hosts.split_whitespace().collect();
+        assert_eq!(
+            inv.select(pattern).expect("valid"),
+            hosts,
+            "pattern {pattern:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 30);
+}
+
+/// Random text made of the characters that matter to the parsers must never panic them.
+#[test]
+fn no_input_makes_the_parsers_panic() {
+    let alphabet: Vec<char> = "[]:,=!&~@*?#;'\"\\ \t\n-_.0123456789abcxyzé{}()/%$"
+        .chars()
+        .collect();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..4000 {
+        let len = (next() % 48) as usize;
+        let text: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let mut inv = Inventory::default();
+        let _ = ini::parse(&mut inv, Path::new("fuzz.ini"), &text);
+        if let Ok(doc) = crate::yaml::parse(&text, Path::new("fuzz.yml")) {
+            let _ = yaml_inv::parse(&mut inv, &doc);
+        }
+        let _ = inv.reconcile();
+        let _ = inv.select(&text);
+        let _ = inv.to_list_json();
+        let _ = inv.graph();
+        let _ = literal::eval(&text);
+        let _ = address::expand_host_entry(&text);
+        let _ = SshConfig::parse(&text).lookup(&text);
+    }
+}
+
+#[test]
+fn large_ranges_are_fine_and_absurd_ones_are_errors() {
+    let dir = tree(&[("hosts", "[web]\nweb[00001:20000]\n[db]\ndb[1:3]\n")]);
+    let inv = Inventory::load(&[dir.path().join("hosts")]).expect("ok");
+    assert_eq!(inv.select("all").expect("ok").len(), 20_003);
+    assert_eq!(inv.select("web[-1]").expect("ok"), ["web20000"]);
+    let dir = tree(&[("hosts", "[web]\nw[1:1000][1:1000]\n")]);
+    let err = Inventory::load(&[dir.path().join("hosts")]).expect_err("too many");
+    assert!(err.to_string().contains("hosts:2:1: host range"), "{err}");
+}
+
+#[test]
+fn long_group_chains_do_not_overflow_the_stack() {
+    let mut text = String::new();
+    for i in 0..3000 {
+        text.push_str(&format!("[g{i}:children]\ng{}\n", i + 1));
+    }
+    text.push_str("[g3000]\nleaf\n");
+    let dir = tree(&[("hosts", &text)]);
+    let inv = Inventory::load(&[dir.path().join("hosts")]).expect("ok");
+    assert_eq!(inv.group("g3000").expect("exists").depth, 3001);
+    assert_eq!(inv.group_names("leaf").len(), 3001);
+    assert!(inv.graph().ends_with("|--leaf\n"));
+}
