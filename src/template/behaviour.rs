@@ -577,3 +577,28 @@ fn the_same_source_compiles_once_for_many_scopes() {
         "no recompilation for 1000 scopes"
     );
 }
+
+#[test]
+fn failing_chains_of_variables_are_rendered_once_each() {
+    let t = Templar::new();
+    let mut j = serde_json::Map::new();
+    for i in 0..24 {
+        j.insert(
+            format!("v{i}"),
+            serde_json::json!(format!("{{{{ v{} }}}}-x", i + 1)),
+        );
+    }
+    j.insert("v24".into(), serde_json::json!("{{ missing }}"));
+    let s = scope(serde_json::Value::Object(j));
+    let err = t
+        .render_str("{{ v0 }}", &s)
+        .expect_err("undefined at the bottom");
+    assert!(
+        err.to_string().starts_with("'missing' is undefined"),
+        "{err}"
+    );
+    assert_eq!(s.render_count(), 25);
+    let looped = scope(serde_json::json!({"a": "{{ b }}", "b": "{{ c }}", "c": "{{ a }}"}));
+    assert!(t.render_str("{{ a }}", &looped).is_err());
+    assert_eq!(looped.render_count(), 3);
+}

@@ -25,7 +25,10 @@ pub struct Scope {
 #[derive(Default)]
 struct ScopeInner {
     layers: Vec<Arc<Vars>>,
-    cache: Mutex<HashMap<String, Value>>,
+    /// Rendered values and rendering errors by variable name: rendering is deterministic
+    /// for a scope, so a failure is not retried (the engine looks variables up again while
+    /// reporting an error, which would otherwise re-render whole chains of variables).
+    cache: Mutex<HashMap<String, Result<Value, TemplateError>>>,
     renders: AtomicUsize,
 }
 
@@ -105,7 +108,7 @@ impl Scope {
         Arc::as_ptr(&self.inner) as usize
     }
 
-    fn cached(&self, name: &str) -> Option<Value> {
+    fn cached(&self, name: &str) -> Option<Result<Value, TemplateError>> {
         self.inner
             .cache
             .lock()
@@ -114,12 +117,12 @@ impl Scope {
             .cloned()
     }
 
-    fn remember(&self, name: &str, value: &Value) {
+    fn remember(&self, name: &str, result: &Result<Value, TemplateError>) {
         self.inner
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), value.clone());
+            .insert(name.to_string(), result.clone());
     }
 
     /// The rendered value of `name`; `None` if no layer defines it. `root` is the template
@@ -130,13 +133,14 @@ impl Scope {
         templar: &Templar,
         root: &Value,
     ) -> Option<Result<Value, TemplateError>> {
-        if let Some(v) = self.cached(name) {
-            return Some(Ok(v));
+        if let Some(result) = self.cached(name) {
+            return Some(result);
         }
         let raw = self.get_raw(name)?;
         if !needs_render(&raw) {
-            self.remember(name, &raw);
-            return Some(Ok(raw));
+            let result = Ok(raw);
+            self.remember(name, &result);
+            return Some(result);
         }
         let id = self.id();
         let cycle = RENDERING.with(|r| {
@@ -162,13 +166,10 @@ impl Scope {
         self.inner.renders.fetch_add(1, Ordering::Relaxed);
         let result = templar.render_value_in(&raw, root);
         drop(popper);
-        Some(match result {
-            Ok(v) => {
-                self.remember(name, &v);
-                Ok(v)
-            }
-            Err(e) => Err(e.with_context(format!("while rendering variable '{name}'"))),
-        })
+        let result =
+            result.map_err(|e| e.with_context(format!("while rendering variable '{name}'")));
+        self.remember(name, &result);
+        Some(result)
     }
 }
 
