@@ -428,7 +428,7 @@ impl Executor {
         match arg_str(args, "name") {
             Some(name) => {
                 let mut wrapped = Vars::new();
-                wrapped.insert(name, super::map_value(vars.into_iter()));
+                wrapped.insert(name, super::map_value(vars));
                 self.set_include_vars(host, wrapped);
             }
             None => self.set_include_vars(host, vars),

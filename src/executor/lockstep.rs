@@ -77,18 +77,20 @@ mod tests {
     #[tokio::test]
     async fn hosts_wait_for_the_slowest() {
         let ls = Arc::new(Lockstep::new(&["a".into(), "b".into()]));
-        assert!(ls.arrive("a", &vec![0, 0]).await);
+        let first = {
+            let ls = ls.clone();
+            tokio::spawn(async move { ls.arrive("a", &vec![0, 0]).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        assert!(!first.is_finished(), "a must wait until b has started");
+        let b_announced = ls.arrive("b", &vec![0, 0]).await;
+        let a_announced = first.await.unwrap();
+        assert!(a_announced != b_announced, "exactly one host announces 0.0");
         let ls2 = ls.clone();
         let a_next = tokio::spawn(async move { ls2.arrive("a", &vec![0, 1]).await });
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(!a_next.is_finished(), "a must wait for b at 0.0");
-        assert!(
-            !ls.arrive("b", &vec![0, 0]).await,
-            "0.0 was already announced"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert!(!a_next.is_finished());
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        assert!(!a_next.is_finished(), "a must wait for b to finish 0.0");
         ls.leave("b");
-        assert!(a_next.await.unwrap());
+        assert!(a_next.await.unwrap(), "a announces 0.1 once b left");
     }
 }

@@ -645,10 +645,9 @@ impl Executor {
         };
         let password = match &self.opts.become_password {
             Some(p) => Some(p.clone()),
-            None => match var("ansible_become_password")?.or(var("ansible_become_pass")?) {
-                Some(v) => Some(Secret::new(v.to_string())),
-                None => None,
-            },
+            None => var("ansible_become_password")?
+                .or(var("ansible_become_pass")?)
+                .map(|v| Secret::new(v.to_string())),
         };
         Ok(Some(Become { user, password }))
     }

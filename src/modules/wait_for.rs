@@ -145,7 +145,7 @@ pub fn python_to_ere(re: &str) -> String {
                     }
                     Some('P') => {
                         // (?P<name>...) -> (...)
-                        while let Some(n) = chars.next() {
+                        for n in chars.by_ref() {
                             if n == '>' {
                                 break;
                             }

@@ -495,9 +495,9 @@ impl Loader {
                 ));
             }
             if let Some((_, why)) = UNSUPPORTED.iter().find(|(u, _)| *u == key) {
-                if !(key == "become_method" && v.as_str() == Some("sudo"))
-                    && !(key == "connection" && v.as_str() == Some("ssh"))
-                {
+                let harmless = (key == "become_method" && v.as_str() == Some("sudo"))
+                    || (key == "connection" && v.as_str() == Some("ssh"));
+                if !harmless {
                     return Err(LoadError::new(&k.loc, format!("'{key}': {why}")));
                 }
                 continue;
