@@ -196,7 +196,8 @@ impl Executor {
                     if k == "cacheable" {
                         continue;
                     }
-                    vars.insert(k.clone(), crate::template::json_to_value(v));
+                    // Already rendered: store as data, never render again.
+                    vars.insert(k.clone(), crate::template::json_to_unsafe_value(v));
                 }
                 let result = ResultMap::from_iter([(
                     "ansible_facts".to_string(),

@@ -36,6 +36,7 @@ const SECTION_POST: u32 = 5;
 impl Executor {
     /// Runs the whole play on one host.
     pub(crate) async fn run_host(self: &Arc<Self>, ctx: &Arc<PlayCtx>, host: &str) {
+        self.host_state(host).lock().expect("host lock").played = true;
         let flow = self.run_host_inner(ctx, host).await;
         if flow != Flow::Continue || self.host_failed(host) {
             let force = ctx.play.force_handlers || self.opts.force_handlers;
@@ -505,11 +506,12 @@ impl Executor {
                 task: task_name.to_string(),
                 task_loc: task_loc.to_string(),
                 status: outcome.status,
-                item,
+                item: item.clone(),
                 msg: outcome.msg,
                 diffs: outcome.diffs,
                 assumed: outcome.assumed,
                 handler,
+                looped: item.is_none() && outcome.result.contains_key("results"),
                 result: serde_json::Value::Object(outcome.result),
                 duration_ms: duration.map(|d| d.as_millis() as u64).unwrap_or(0),
             })));

@@ -173,7 +173,10 @@ impl Executor {
             .lock()
             .expect("hosts lock")
             .iter()
-            .map(|(h, s)| (h.clone(), s.lock().expect("host lock").stats.clone()))
+            .filter_map(|(h, s)| {
+                let s = s.lock().expect("host lock");
+                s.played.then(|| (h.clone(), s.stats.clone()))
+            })
             .collect();
         let interrupted = self.is_interrupted();
         self.events.emit(Event::Recap {

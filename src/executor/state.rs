@@ -30,6 +30,8 @@ pub struct HostState {
     pub pending_handlers: Vec<String>,
     /// `meta: end_host` was run in the current play.
     pub ended: bool,
+    /// The host took part in a play (only those appear in the recap).
+    pub played: bool,
     /// The last failed task's name and result (for `ansible_failed_task`/`_result` in rescue).
     pub last_failure: Option<(String, serde_json::Value)>,
 }
@@ -49,6 +51,7 @@ impl HostState {
             would_change: false,
             pending_handlers: Vec::new(),
             ended: false,
+            played: false,
             last_failure: None,
         }
     }

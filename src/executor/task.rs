@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use minijinja::Value;
 use serde_json::{Map, Value as Json, json};
 
-use crate::core::{Become, Controller, Diff, ModuleError, Plan, ResultMap, Secret, TaskCtx, Vars};
+use crate::core::{
+    Become, Controller, Diff, ModuleError, Plan, ResultMap, Secret, TaskCtx, Transport, Vars,
+};
 use crate::playbook::{Cond, Loop, Task};
 use crate::report::Status;
 use crate::template::{Scope, Templar, is_truthy, value_to_json};
@@ -536,7 +538,6 @@ impl Executor {
         let mut any_changed = false;
         let mut any_failed = false;
         let mut all_skipped = !items.is_empty();
-        let mut diffs = Vec::new();
         let mut failed_msg = None;
         for (i, (item, layer)) in items.into_iter().enumerate() {
             if i > 0
@@ -570,7 +571,6 @@ impl Executor {
             if no_log {
                 shown.redact();
             }
-            diffs.extend(o.diffs.iter().cloned());
             self.record(
                 ctx,
                 host,
@@ -597,10 +597,11 @@ impl Executor {
         } else {
             Status::Ok
         };
+        // Item diffs were already reported with each item.
         Outcome {
             status,
             msg: failed_msg,
-            diffs,
+            diffs: Vec::new(),
             result,
             assumed: false,
         }
@@ -836,6 +837,18 @@ impl Executor {
             Ok(t) => t,
             Err(e) => return Outcome::unreachable(e),
         };
+        let transport: Arc<dyn Transport> = if inh.environment.is_empty() {
+            transport
+        } else {
+            match environment_prefix(&inh.environment, &self.templar, scope) {
+                Ok(prefix) if prefix.is_empty() => transport,
+                Ok(prefix) => Arc::new(EnvTransport {
+                    inner: transport,
+                    prefix,
+                }),
+                Err(msg) => return Outcome::failed(format!("{}: {msg}", task.loc)),
+            }
+        };
         let check = inh.check_mode.unwrap_or(self.opts.check);
         let diff = inh.diff.unwrap_or(self.opts.diff);
         let controller = TaskController {
@@ -851,7 +864,6 @@ impl Executor {
             diff,
             controller: &controller,
         };
-        let args = with_environment(args, &inh.environment, &self.templar, scope);
         let would_change_before = {
             let st = self.host_state(host);
             st.lock().expect("host lock").would_change
@@ -957,7 +969,8 @@ impl Executor {
         outcome.finalize_result();
         if let Some(t) = task {
             if let Some(reg) = &t.register {
-                let value = crate::template::json_to_value(&Json::Object(outcome.result.clone()));
+                let value =
+                    crate::template::json_to_unsafe_value(&Json::Object(outcome.result.clone()));
                 let st = self.host_state(host);
                 let mut st = st.lock().expect("host lock");
                 Arc::make_mut(&mut st.vars).insert(reg.clone(), value);
@@ -1029,11 +1042,14 @@ impl Executor {
         let facts = super::facts::parse_facts(&out.stdout_str());
         let mut vars = Vars::new();
         for (k, v) in &facts {
-            vars.insert(format!("ansible_{k}"), crate::template::json_to_value(v));
+            vars.insert(
+                format!("ansible_{k}"),
+                crate::template::json_to_unsafe_value(v),
+            );
         }
         vars.insert(
             "ansible_facts".into(),
-            crate::template::json_to_value(&Json::Object(facts.clone())),
+            crate::template::json_to_unsafe_value(&Json::Object(facts.clone())),
         );
         {
             let st = self.host_state(host);
@@ -1075,29 +1091,51 @@ fn strip_omitted(v: Json) -> Json {
     }
 }
 
-/// Adds `environment:` to command-running modules as an `environment` argument the modules
-/// export before running (it never changes file contents).
-fn with_environment(
-    mut args: ResultMap,
-    env: &[Value],
-    templar: &Templar,
-    scope: &Scope,
-) -> ResultMap {
-    if env.is_empty() {
-        return args;
-    }
+/// Renders the task's `environment:` mappings into `export` lines (inner mappings win).
+fn environment_prefix(env: &[Value], templar: &Templar, scope: &Scope) -> Result<String, String> {
     let mut merged = Map::new();
     for e in env {
-        if let Ok(v) = templar.render_value(e, scope)
-            && let Json::Object(m) = value_to_json(&v)
-        {
-            merged.extend(m);
+        let v = templar
+            .render_value(e, scope)
+            .map_err(|e| format!("environment: {e}"))?;
+        match value_to_json(&v) {
+            Json::Object(m) => merged.extend(m),
+            Json::Null => {}
+            _ => return Err("environment must be a mapping".into()),
         }
     }
-    if !merged.is_empty() {
-        args.insert("__environment".into(), Json::Object(merged));
+    let mut prefix = String::new();
+    for (k, v) in merged {
+        if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || k.is_empty() {
+            return Err(format!("environment: '{k}' is not a valid variable name"));
+        }
+        let value = match v {
+            Json::String(s) => s,
+            other => other.to_string(),
+        };
+        prefix.push_str(&format!("export {k}={}\n", crate::core::quote(&value)));
     }
-    args
+    Ok(prefix)
+}
+
+/// A transport that runs every command of one task with extra environment variables.
+struct EnvTransport {
+    inner: Arc<dyn Transport>,
+    prefix: String,
+}
+
+#[async_trait::async_trait]
+impl Transport for EnvTransport {
+    async fn exec(
+        &self,
+        mut req: crate::core::ExecRequest,
+    ) -> Result<crate::core::ExecOutput, crate::core::TransportError> {
+        req.script = format!("{}{}", self.prefix, req.script);
+        self.inner.exec(req).await
+    }
+    fn host(&self) -> &str {
+        self.inner.host()
+    }
 }
 
 fn module_failure(e: ModuleError) -> Outcome {

@@ -63,6 +63,9 @@ pub struct HostResult {
     /// Whether this is a handler.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub handler: bool,
+    /// The summary of a looped task (its items were reported one by one before it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub looped: bool,
     /// The registered result (redacted when `no_log`).
     pub result: serde_json::Value,
     /// Wall time in milliseconds.

@@ -234,6 +234,10 @@ impl<W: Write + Send> Reporter for HumanReporter<W> {
                 if r.status == Status::Skipped && self.opts.verbosity == 0 && r.item.is_some() {
                     return;
                 }
+                // Ansible prints the items of a loop, not a summary line (unless it failed).
+                if r.looped && !matches!(r.status, Status::Failed | Status::Unreachable) {
+                    return;
+                }
                 for l in self.result_lines(r) {
                     self.line(&l);
                 }

@@ -25,7 +25,7 @@ use minijinja::Value;
 
 pub use error::TemplateError;
 pub use lookups::LOOKUPS;
-pub use python::{is_truthy, json_to_value, value_to_json};
+pub use python::{is_truthy, json_to_unsafe_value, json_to_value, value_to_json};
 pub use scope::Scope;
 pub use templar::Templar;
 

@@ -326,6 +326,52 @@ pub(crate) fn ansible_bool(v: &Value) -> bool {
 /// `str`); undefined becomes `null`; other objects their printed form.
 pub fn value_to_json(v: &Value) -> serde_json::Value {
     use serde_json::Value as J;
+    // Lazy objects (a host's variables, `hostvars`) may contain themselves: show at most two
+    // levels of them, so `debug: var=hostvars` is finite.
+    let lazy = is_lazy_object(v);
+    if lazy {
+        let depth = LAZY_DEPTH.with(|d| d.get());
+        if depth >= 2 {
+            return J::String(format!("<{} ...>", v.kind()));
+        }
+        LAZY_DEPTH.with(|d| d.set(depth + 1));
+    }
+    let out = value_to_json_inner(v);
+    if lazy {
+        LAZY_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+    out
+}
+
+thread_local! {
+    static LAZY_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether `v` is a container that is not plain data: an object computing its items on
+/// demand (a variable scope, `hostvars`). Plain lists and mappings are never lazy.
+pub fn is_lazy_object(v: &Value) -> bool {
+    match v.as_object() {
+        None => false,
+        Some(obj) => {
+            matches!(
+                v.kind(),
+                ValueKind::Map | ValueKind::Seq | ValueKind::Iterable
+            ) && obj
+                .downcast_ref::<indexmap::IndexMap<Value, Value>>()
+                .is_none()
+                && obj.downcast_ref::<Vec<Value>>().is_none()
+                && obj
+                    .downcast_ref::<std::collections::BTreeMap<Value, Value>>()
+                    .is_none()
+                && obj
+                    .downcast_ref::<std::collections::HashMap<Value, Value>>()
+                    .is_none()
+        }
+    }
+}
+
+fn value_to_json_inner(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
     match v.kind() {
         ValueKind::Undefined | ValueKind::None => J::Null,
         ValueKind::Bool => J::Bool(v.is_true()),
@@ -364,8 +410,20 @@ pub fn value_to_json(v: &Value) -> serde_json::Value {
 
 /// Converts JSON to a template value (mappings keep the JSON map's order).
 pub fn json_to_value(j: &serde_json::Value) -> Value {
+    json_to_value_with(j, false)
+}
+
+/// Like [`json_to_value`], but every string is marked unsafe: never rendered as a template.
+/// For data that came from a host (registered results, facts): a `{{` in command output is
+/// text, not a template.
+pub fn json_to_unsafe_value(j: &serde_json::Value) -> Value {
+    json_to_value_with(j, true)
+}
+
+fn json_to_value_with(j: &serde_json::Value, unsafe_strings: bool) -> Value {
     use serde_json::Value as J;
     match j {
+        J::String(s) if unsafe_strings => Value::from_safe_string(s.clone()),
         J::Null => Value::from(()),
         J::Bool(b) => Value::from(*b),
         J::Number(n) => {
@@ -378,10 +436,20 @@ pub fn json_to_value(j: &serde_json::Value) -> Value {
             }
         }
         J::String(s) => Value::from(s.as_str()),
-        J::Array(items) => Value::from(items.iter().map(json_to_value).collect::<Vec<_>>()),
+        J::Array(items) => Value::from(
+            items
+                .iter()
+                .map(|i| json_to_value_with(i, unsafe_strings))
+                .collect::<Vec<_>>(),
+        ),
         J::Object(map) => Value::from(
             map.iter()
-                .map(|(k, v)| (Value::from(k.as_str()), json_to_value(v)))
+                .map(|(k, v)| {
+                    (
+                        Value::from(k.as_str()),
+                        json_to_value_with(v, unsafe_strings),
+                    )
+                })
                 .collect::<IndexMap<Value, Value>>(),
         ),
     }

@@ -175,6 +175,10 @@ impl Scope {
 
 /// Whether a value holds template text somewhere (strings marked safe/`!unsafe` never do).
 pub(crate) fn needs_render(v: &Value) -> bool {
+    if super::python::is_lazy_object(v) {
+        // Lazy objects render their own items when read.
+        return false;
+    }
     match v.kind() {
         ValueKind::String => !v.is_safe() && v.as_str().is_some_and(has_template_syntax),
         ValueKind::Seq => v

@@ -178,6 +178,9 @@ impl Templar {
     }
 
     pub(crate) fn render_value_in(&self, v: &Value, root: &Value) -> Result<Value, TemplateError> {
+        if super::python::is_lazy_object(v) {
+            return Ok(v.clone());
+        }
         match v.kind() {
             ValueKind::String if !v.is_safe() => match v.as_str() {
                 Some(s) => self.render_str_in(s, root),

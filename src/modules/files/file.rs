@@ -744,7 +744,11 @@ impl PlanCtx<'_, '_> {
                             .map_err(|e| ModuleError::Args(format!("mode: {e}")))?,
                         None => attrs.mode,
                     };
-                    let mut line = Sh::new("mkdir").arg("--").arg(dir).build();
+                    // Another writer may create the same parent at the same moment: that is
+                    // fine, as long as a directory is there afterwards.
+                    let mk = Sh::new("mkdir").arg("--").arg(dir).build();
+                    let exists = Sh::new("[").arg("-d").arg(dir).raw("]").build();
+                    let mut line = format!("{{ {mk} 2>/dev/null || {exists} || {mk}; }}");
                     let set = new_attr_script(dir, &self.p.want, mode);
                     if !set.is_empty() {
                         line.push_str(" && ");
