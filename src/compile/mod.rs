@@ -183,10 +183,12 @@ fn check_args(spec: &ModuleSpec, names: &[&str], has_template_args: bool) -> Res
 /// One line per play and task, as `ansible-playbook --list-tasks` prints them.
 pub fn list_tasks(playbook: &Playbook, filter: &TagFilter) -> String {
     let mut out = format!("\nplaybook: {}\n", playbook.path.display());
-    for play in &playbook.plays {
+    for (n, play) in playbook.plays.iter().enumerate() {
         out.push_str(&format!(
             "\n  play #{} ({}): {}\n    tasks:\n",
-            1, play.hosts, play.name
+            n + 1,
+            play.hosts,
+            play.name
         ));
         visit_play(play, &mut |t, tags, handler| {
             if handler || !filter.selects(tags) {
