@@ -37,6 +37,8 @@ impl Executor {
     /// Runs the whole play on one host.
     pub(crate) async fn run_host(self: &Arc<Self>, ctx: &Arc<PlayCtx>, host: &str) {
         self.host_state(host).lock().expect("host lock").played = true;
+        // Whatever happens to this host (even a panic), the others must not wait for it.
+        let _leave = LeaveOnDrop { ctx, host };
         let flow = self.run_host_inner(ctx, host).await;
         if flow != Flow::Continue || self.host_failed(host) {
             let force = ctx.play.force_handlers || self.opts.force_handlers;
@@ -44,9 +46,6 @@ impl Executor {
                 let base = Inherited::default().with(&ctx.play.common);
                 let _ = self.flush_handlers(ctx, host, &base, vec![9]).await;
             }
-        }
-        if let Some(ls) = &ctx.lockstep {
-            ls.leave(host);
         }
         let st = self.host_state(host);
         st.lock().expect("host lock").ended = false;
@@ -515,6 +514,20 @@ impl Executor {
                 result: serde_json::Value::Object(outcome.result),
                 duration_ms: duration.map(|d| d.as_millis() as u64).unwrap_or(0),
             })));
+    }
+}
+
+/// Removes a host from the lockstep when its walk ends, however it ends.
+struct LeaveOnDrop<'a> {
+    ctx: &'a PlayCtx,
+    host: &'a str,
+}
+
+impl Drop for LeaveOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(ls) = &self.ctx.lockstep {
+            ls.leave(self.host);
+        }
     }
 }
 

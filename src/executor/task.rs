@@ -471,7 +471,13 @@ impl Executor {
             return Flow::Stop;
         }
         let started = Instant::now();
-        let _permit = ctx.forks.acquire().await;
+        // `meta` runs handlers itself, which take their own fork slots.
+        let is_meta = matches!(&kind, TaskKind::Task(t) if t.module == "meta");
+        let _permit = if is_meta {
+            None
+        } else {
+            ctx.forks.acquire().await.ok()
+        };
         let no_log = tinh.no_log.unwrap_or(false);
         let Some(task) = task else {
             let outcome = self.gather(ctx, host, &tinh).await;
@@ -820,7 +826,24 @@ impl Executor {
             Ok(a) => a,
             Err(msg) => return Outcome::failed(msg),
         };
-        if let Some(o) = self.run_action(ctx, host, task, inh, scope, &args).await {
+        if let Some(mut o) = self.run_action(ctx, host, task, inh, scope, &args).await {
+            let check = inh.check_mode.unwrap_or(self.opts.check);
+            let would_change = self
+                .host_state(host)
+                .lock()
+                .expect("host lock")
+                .would_change;
+            if check && would_change && o.status == Status::Failed {
+                // e.g. an assert on a file an earlier task would create: unknowable in check
+                // mode, not a failure of the real run.
+                o.status = Status::Ok;
+                o.assumed = true;
+                o.msg = Some(format!(
+                    "not checked: {}",
+                    o.msg.unwrap_or_else(|| "failed".into())
+                ));
+                o.result.remove("failed");
+            }
             return o;
         }
         let Some(module) = crate::modules::find(&task.module) else {
@@ -878,7 +901,7 @@ impl Executor {
                 let mut o = Outcome::ok(ResultMap::new());
                 o.status = Status::Changed;
                 o.assumed = true;
-                o.msg = Some(format!("would change (depends on an earlier change: {e})"));
+                o.msg = Some(format!("cannot plan yet: {e}"));
                 return o;
             }
             Err(e) => return module_failure(e),

@@ -142,7 +142,7 @@ impl<W: Write + Send> HumanReporter<W> {
             head.push_str(&format!(" => (item={item})"));
         }
         if r.assumed {
-            head.push_str(" (assumed: depends on an earlier change)");
+            head.push_str(" (assumed: depends on an earlier would-be change)");
         }
         if self.last_task.as_deref() != Some(&r.task) {
             head.push_str(&format!(" ({})", r.task));
