@@ -398,7 +398,7 @@ impl Executor {
             .templar
             .render_value(&l.items, scope)
             .map_err(|e| format!("loop: {e}"))?;
-        let items = super::loops::expand(l.style, &rendered)?;
+        let items = super::loops::expand(l.style, &rendered, &self.templar, scope)?;
         let n = items.len();
         Ok(items
             .into_iter()
