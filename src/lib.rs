@@ -14,4 +14,5 @@ pub mod playbook;
 pub mod report;
 pub mod template;
 pub mod transport;
+pub mod vault;
 pub mod yaml;

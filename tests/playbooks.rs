@@ -551,3 +551,69 @@ fn inventory_command_lists_and_graphs() {
     let list: Json = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(list["_meta"]["hostvars"]["web1"]["http_port"], 80);
 }
+
+#[test]
+fn vault_files_and_inline_values_decrypt_and_never_print() {
+    let lab = TestLab::start(1);
+    let p = Project::new(&lab, "");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    // A whole vars file encrypted by ansible-vault (password "ansible").
+    std::fs::copy(
+        fixtures.join("vault-file.yml"),
+        p.dir.path().join("secrets.yml"),
+    )
+    .expect("copy");
+    // An inline value encrypted by ansible-vault encrypt_string (password "ansible").
+    p.file(
+        "group_vars/all.yml",
+        "db_pass: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  39346334373365626136363432613833373030316365373665396334663965643339306532643232\n  3862653632623630646232616337383239323562663563660a616136626439383638393833346532\n  33636639333533643535303230326233333235396365303766306538663438623062303963346663\n  3266333062386661620a353536326531313563386639323630313837363830343436356462393563\n  37343938373863656361373266663064623166396636626239666337366538376666\n",
+    );
+    p.file(
+        "site.yml",
+        "- hosts: lab\n  gather_facts: false\n  vars_files: [secrets.yml]\n  tasks:\n    - copy:\n        dest: \"{{ base }}/creds\"\n        content: \"{{ secret_value }}:{{ db_pass }}\\n\"\n    - debug: var=db_pass\n    - fail: msg=\"failing with {{ secret_value }}\"\n      ignore_errors: true\n",
+    );
+    let pw = fixtures.join("vault-password.txt");
+    let pw = pw.to_str().expect("utf-8 path");
+    let human = p.run(&[
+        "playbook",
+        "site.yml",
+        "--diff",
+        "-v",
+        "--vault-password-file",
+        pw,
+    ]);
+    assert_eq!(human.code, 0, "{}", human.show());
+    assert_eq!(
+        read(&p.base(0).join("creds")),
+        "topsecret-42:inline-secret-99\n"
+    );
+    std::fs::remove_file(p.base(0).join("creds")).expect("rm");
+    let jsonl = p.play(&["--diff", "--vault-password-file", pw]);
+    assert_eq!(jsonl.code, 0, "{}", jsonl.show());
+    for out in [&human, &jsonl] {
+        for secret in ["topsecret-42", "inline-secret-99"] {
+            assert!(
+                !out.stdout.contains(secret),
+                "{secret} leaked:\n{}",
+                out.show()
+            );
+            assert!(
+                !out.stderr.contains(secret),
+                "{secret} leaked:\n{}",
+                out.show()
+            );
+        }
+    }
+    assert!(human.stdout.contains("********"), "{}", human.show());
+    let no_pw = p.play(&[]);
+    assert_eq!(no_pw.code, 4, "{}", no_pw.show());
+    assert!(no_pw.stderr.contains("vault password"), "{}", no_pw.show());
+    // Only the inline value in group_vars: still refused before connecting.
+    p.file(
+        "inline.yml",
+        "- hosts: lab\n  gather_facts: false\n  tasks:\n    - debug: var=db_pass\n",
+    );
+    let no_pw = p.run(&["playbook", "inline.yml"]);
+    assert_eq!(no_pw.code, 4, "{}", no_pw.show());
+    assert!(no_pw.stderr.contains("!vault"), "{}", no_pw.show());
+}

@@ -26,6 +26,66 @@ pub enum Command {
     Inventory(InventoryArgs),
     /// Document modules (like ansible-doc).
     Doc(DocArgs),
+    /// Encrypt and decrypt Ansible Vault files and values (like ansible-vault).
+    Vault(VaultArgs),
+}
+
+/// Where vault passwords come from (any number of them; each is tried).
+#[derive(Args, Debug, Clone, Default)]
+pub struct VaultPasswordArgs {
+    /// File holding a vault password (an executable file is run and its output used).
+    #[arg(
+        long = "vault-password-file",
+        alias = "vault-pass-file",
+        value_name = "FILE",
+        global = true
+    )]
+    pub vault_password_file: Vec<PathBuf>,
+    /// Ask for the vault password on the terminal.
+    #[arg(long = "ask-vault-pass", alias = "ask-vault-password", global = true)]
+    pub ask_vault_pass: bool,
+}
+
+/// Options of `vault`.
+#[derive(Args, Debug)]
+pub struct VaultArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: VaultAction,
+    /// Vault passwords.
+    #[command(flatten)]
+    pub passwords: VaultPasswordArgs,
+}
+
+/// `vault` actions.
+#[derive(Subcommand, Debug)]
+pub enum VaultAction {
+    /// Encrypt files in place.
+    Encrypt {
+        /// Files to encrypt.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Decrypt files in place.
+    Decrypt {
+        /// Files to decrypt.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print decrypted files.
+    View {
+        /// Files to show.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Encrypt a string for use as an inline `!vault` value.
+    EncryptString {
+        /// The secret (read from stdin when omitted).
+        value: Option<String>,
+        /// Print it as `NAME: !vault |` YAML.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 /// Output format on stdout.
@@ -129,6 +189,9 @@ pub struct PlaybookArgs {
     /// More output (-v shows results, -vvv commands).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Vault passwords.
+    #[command(flatten)]
+    pub vault: VaultPasswordArgs,
 }
 
 /// Options of `inventory`.
@@ -149,6 +212,9 @@ pub struct InventoryArgs {
     /// Limit to hosts matching this pattern.
     #[arg(short = 'l', long = "limit")]
     pub limit: Option<String>,
+    /// Vault passwords.
+    #[command(flatten)]
+    pub vault: VaultPasswordArgs,
 }
 
 /// Options of `doc`.

@@ -3,6 +3,7 @@
 
 mod args;
 mod extra_vars;
+mod vault_cmd;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use args::{Cli, Command, DocArgs, HostKeyChecking, InventoryArgs, OutputFormat, PlaybookArgs};
+pub use args::{
+    Cli, Command, DocArgs, HostKeyChecking, InventoryArgs, OutputFormat, PlaybookArgs, VaultAction,
+    VaultArgs, VaultPasswordArgs,
+};
 
 use crate::core::Secret;
 use crate::executor::{EventSink, Executor, RunOptions, TagFilter};
@@ -81,15 +85,20 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Plan(a) => run_playbooks(a, true).await,
         Command::Inventory(a) => inventory_command(a),
         Command::Doc(a) => doc_command(a),
+        Command::Vault(a) => vault_cmd::run(a),
     }
 }
 
 fn load_inventory(sources: &[String]) -> Result<Inventory, Failure> {
     let paths: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
-    Inventory::load(&paths).map_err(|e| Failure::new(ExitCode::Parse, e.to_string()))
+    let options = crate::inventory::LoadOptions {
+        decrypt: Some(vault_cmd::inventory_decryptor()),
+    };
+    Inventory::load_with(&paths, options).map_err(|e| Failure::new(ExitCode::Parse, e.to_string()))
 }
 
 fn inventory_command(a: InventoryArgs) -> Result<i32, Failure> {
+    vault_cmd::load_passwords(&a.vault)?;
     let inv = load_inventory(&a.inventory)?;
     if let Some(host) = &a.host {
         let json = inv.host_json(host).ok_or_else(|| {
@@ -282,6 +291,7 @@ fn load_playbooks(
 }
 
 async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
+    vault_cmd::load_passwords(&a.vault)?;
     let opts = run_options(&a, plan)?;
     let plan_error = |f: Failure| {
         if plan {
@@ -299,6 +309,15 @@ async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
         inventory
             .add_playbook_vars_dir(&pb.dir)
             .map_err(|e| plan_error(Failure::new(ExitCode::Parse, e.to_string())))?;
+    }
+    let loaded: Vec<Playbook> = playbooks.iter().map(|(p, _)| p.clone()).collect();
+    if let Some(what) = vault_cmd::missing_password(&loaded) {
+        return Err(plan_error(Failure::new(
+            ExitCode::Parse,
+            format!(
+                "{what}, but no vault password was given (use --vault-password-file FILE, --ask-vault-pass or SHIPSHAPE_VAULT_PASSWORD)"
+            ),
+        )));
     }
     if a.syntax_check {
         for (pb, _) in &playbooks {

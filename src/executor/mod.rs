@@ -63,8 +63,12 @@ impl EventSink {
     pub fn new(r: Box<dyn Reporter>) -> Self {
         EventSink(Arc::new(Mutex::new(r)))
     }
-    /// Emits one event.
-    pub fn emit(&self, e: Event) {
+    /// Emits one event, with every vault secret and password redacted: the one place all
+    /// output passes through.
+    pub fn emit(&self, mut e: Event) {
+        if crate::vault::has_secrets() {
+            redact_event(&mut e);
+        }
         if let Ok(mut r) = self.0.lock() {
             r.event(&e);
         }
@@ -74,6 +78,27 @@ impl EventSink {
         if let Ok(mut r) = self.0.lock() {
             r.finish();
         }
+    }
+}
+
+fn redact_event(e: &mut Event) {
+    use crate::vault::{redact, redact_json};
+    match e {
+        Event::HostResult(r) => {
+            if let Some(m) = &mut r.msg {
+                *m = redact(m);
+            }
+            if let Some(i) = &mut r.item {
+                *i = redact(i);
+            }
+            for d in &mut r.diffs {
+                d.before = redact(&d.before);
+                d.after = redact(&d.after);
+            }
+            redact_json(&mut r.result);
+        }
+        Event::Warning { message, .. } => *message = redact(message),
+        _ => {}
     }
 }
 

@@ -253,6 +253,8 @@ pub fn read_yaml(path: &Path, at: Option<&Location>) -> Result<Node> {
         let l = at.cloned().unwrap_or_else(|| Location::file_start(path));
         LoadError::new(&l, format!("cannot read {}: {e}", path.display()))
     })?;
+    let text = crate::vault::maybe_decrypt(text)
+        .map_err(|e| LoadError::new(&Location::file_start(path), e.to_string()))?;
     Ok(yaml::parse(&text, path)?)
 }
 

@@ -34,9 +34,17 @@ pub fn unsafe_value(s: &str) -> Value {
     Value::from_safe_string(s.to_string())
 }
 
-/// An inline `!vault` value (the encrypted envelope), decrypted when used.
+/// An inline `!vault` value: decrypted with the run's vault passwords. A value that cannot be
+/// decrypted becomes an error raised where the variable is used (naming the cause).
 pub fn vault_value(envelope: &str) -> Value {
-    Value::from(envelope.to_string())
+    match crate::vault::decrypt_with_run_passwords(envelope) {
+        // Decrypted secrets are data: never rendered as templates.
+        Ok(plain) => Value::from_safe_string(plain),
+        Err(e) => Value::from(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("!vault value: {e}"),
+        )),
+    }
 }
 
 /// The value of the template variable `omit`: a marker unique to this process
