@@ -396,12 +396,14 @@ impl Loader {
     pub fn load_playbook(&self, path: &Path) -> Result<Playbook> {
         let mut plays = Vec::new();
         self.load_plays(path, None, &mut plays)?;
+        // `playbook_dir` is absolute in Ansible; `site.yml`'s parent would be "".
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
         Ok(Playbook {
             path: path.to_path_buf(),
-            dir: path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(".")),
+            dir: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
             plays,
         })
     }
