@@ -171,10 +171,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "throttle is not supported yet; use serial or --forks",
     ),
     ("delegate_facts", "delegate_facts is not supported"),
-    (
-        "connection",
-        "only SSH connections are supported (and ansible_connection=local in the inventory)",
-    ),
     ("module_defaults", "module_defaults is not supported"),
     ("debugger", "the task debugger is not supported"),
     (
@@ -497,9 +493,7 @@ impl Loader {
                 ));
             }
             if let Some((_, why)) = UNSUPPORTED.iter().find(|(u, _)| *u == key) {
-                let harmless = (key == "become_method" && v.as_str() == Some("sudo"))
-                    || (key == "connection" && v.as_str() == Some("ssh"));
-                if !harmless {
+                if !(key == "become_method" && v.as_str() == Some("sudo")) {
                     return Err(LoadError::new(&k.loc, format!("'{key}': {why}")));
                 }
                 continue;
@@ -607,6 +601,20 @@ impl Loader {
             "any_errors_fatal" => c.any_errors_fatal = Some(expect_bool(v, key)?),
             "run_once" => c.run_once = Some(expect_bool(v, key)?),
             "environment" => c.environment = Some(v.to_value()),
+            "connection" => {
+                let kind = expect_string(v, key)?;
+                let kind = match kind.as_str() {
+                    "local" => "local",
+                    "ssh" | "smart" | "paramiko" => "ssh",
+                    other => {
+                        return Err(LoadError::new(
+                            &v.loc,
+                            format!("connection '{other}' is not supported (ssh or local)"),
+                        ));
+                    }
+                };
+                c.connection = Some(kind.to_string());
+            }
             "delegate_to" => {
                 let target = expect_string(v, key)?;
                 if !matches!(target.as_str(), "localhost" | "127.0.0.1") {
@@ -703,9 +711,8 @@ impl Loader {
                 "always" => block.always = self.task_list(v, dir, role, handlers)?,
                 "when" | "tags" | "become" | "become_user" | "remote_user" | "vars"
                 | "ignore_errors" | "ignore_unreachable" | "no_log" | "check_mode" | "diff"
-                | "environment" | "any_errors_fatal" | "run_once" | "delegate_to" => {
-                    self.common_key(&mut block.common, &key, k, v)?
-                }
+                | "environment" | "any_errors_fatal" | "run_once" | "delegate_to"
+                | "connection" => self.common_key(&mut block.common, &key, k, v)?,
                 other => {
                     let hint = did_you_mean(
                         other,
@@ -771,7 +778,7 @@ impl Loader {
                 }
                 "when" | "tags" | "become" | "become_user" | "remote_user" | "vars"
                 | "ignore_errors" | "no_log" | "check_mode" | "diff" | "environment"
-                | "any_errors_fatal" | "run_once" | "delegate_to" => {
+                | "any_errors_fatal" | "run_once" | "delegate_to" | "connection" => {
                     self.common_key(&mut common, &key_name, k, v)?
                 }
                 other => {
@@ -1215,7 +1222,9 @@ impl Loader {
                 "role" | "name" => {}
                 "when" | "tags" | "become" | "become_user" | "remote_user" | "ignore_errors"
                 | "no_log" | "check_mode" | "diff" | "environment" | "any_errors_fatal"
-                | "delegate_to" | "run_once" => self.common_key(&mut common, &key, k, v)?,
+                | "delegate_to" | "run_once" | "connection" => {
+                    self.common_key(&mut common, &key, k, v)?
+                }
                 "vars" => params.extend(node_to_vars(v, "vars")?),
                 _ if TASK_KEYS.contains(&key.as_str()) => {
                     return Err(LoadError::new(

@@ -110,6 +110,8 @@ pub struct Common {
     pub run_once: Option<bool>,
     /// `delegate_to:` (only `localhost` style delegation to the controller is supported).
     pub delegate_to: Option<String>,
+    /// `connection:` (`local` or `ssh`); an `ansible_connection` variable still wins.
+    pub connection: Option<String>,
 }
 
 /// A condition expression with its location.
