@@ -96,8 +96,11 @@ impl Outcome {
         }
     }
     fn finalize_result(&mut self) {
-        let changed = self.status == Status::Changed;
         let failed = matches!(self.status, Status::Failed | Status::Ignored);
+        // A command that ran and then failed still changed something (Ansible keeps
+        // `changed: true` in its failed result).
+        let changed = self.status == Status::Changed
+            || (failed && self.result.get("changed") == Some(&json!(true)));
         self.result.insert("changed".into(), json!(changed));
         if failed {
             self.result.insert("failed".into(), json!(true));
@@ -779,26 +782,28 @@ impl Executor {
                 .or_insert_with(|| crate::template::json_to_value(v));
         }
         let s = scope.with_layer(Arc::new(layer));
-        if let Some(cw) = &task.changed_when
-            && o.status != Status::Failed
-        {
-            let changed = self.eval_conditions(cw, &s)?;
-            o.status = if changed { Status::Changed } else { Status::Ok };
+        // As Ansible: changed_when first (also on a failed result), then failed_when.
+        let mut changed = probe.result.get("changed") == Some(&json!(true));
+        if let Some(cw) = &task.changed_when {
+            changed = self.eval_conditions(cw, &s)?;
         }
+        let mut failed = o.status == Status::Failed;
         if let Some(fw) = &task.failed_when {
-            let failed = self.eval_conditions_any(fw, &s)?;
-            if failed {
-                o.status = Status::Failed;
-                if o.msg.is_none() {
-                    o.msg = Some("failed_when condition met".into());
-                }
-                o.result.insert("failed_when_result".into(), json!(true));
-            } else if o.status == Status::Failed {
-                o.status = Status::Ok;
-                o.msg = None;
-                o.result.insert("failed_when_result".into(), json!(false));
+            failed = self.eval_conditions_any(fw, &s)?;
+            o.result.insert("failed_when_result".into(), json!(failed));
+            if failed && o.msg.is_none() {
+                o.msg = Some("failed_when condition met".into());
             }
         }
+        o.result.insert("changed".into(), json!(changed));
+        o.status = if failed {
+            Status::Failed
+        } else {
+            if o.status == Status::Failed {
+                o.msg = None;
+            }
+            if changed { Status::Changed } else { Status::Ok }
+        };
         Ok(())
     }
 
@@ -938,6 +943,9 @@ impl Executor {
                     Err(e) => {
                         let mut o = module_failure(e);
                         o.diffs = diffs;
+                        if COMMAND_MODULES.contains(&task.module.as_str()) {
+                            o.result.insert("changed".into(), json!(true));
+                        }
                         o
                     }
                 }
