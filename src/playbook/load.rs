@@ -72,6 +72,7 @@ const FREE_FORM: &[(&str, &[&str])] = &[
     ("raw", &["executable"]),
     ("include_vars", &["name", "file", "dir"]),
     ("set_fact", &[]),
+    ("meta", &[]),
 ];
 
 const PLAY_KEYS: &[&str] = &[
