@@ -135,6 +135,16 @@ impl Executor {
                     return Flow::Stop;
                 }
                 let flow = match node {
+                    TaskNode::Task(t) if is_flush_handlers(t) => {
+                        // Handlers run in the task's place (each with its own position, so
+                        // the linear strategy keeps hosts in step); no result of its own.
+                        let tinh = inh.with(&t.common);
+                        if self.opts.tags.selects(&tinh.tags) {
+                            self.flush_handlers(ctx, host, &tinh, p).await
+                        } else {
+                            Flow::Continue
+                        }
+                    }
                     TaskNode::Task(t) => {
                         self.run_task(ctx, host, TaskKind::Task(t.clone()), inh, p, false)
                             .await
@@ -378,36 +388,28 @@ impl Executor {
         pos: Position,
     ) -> BoxFuture<'a, Flow> {
         Box::pin(async move {
+            let mut round = 0u32;
             loop {
-                let pending = {
-                    let st = self.host_state(host);
-                    let st = st.lock().expect("host lock");
-                    st.pending_handlers.clone()
-                };
-                if pending.is_empty() || self.host_unreachable(host) {
+                if self.host_unreachable(host) {
                     return Flow::Continue;
                 }
-                let mut ran_any = false;
+                // Every handler answering a pending name runs (several may listen to one
+                // topic); names notified while they run are handled in the next round.
+                let pending = {
+                    let st = self.host_state(host);
+                    let mut st = st.lock().expect("host lock");
+                    std::mem::take(&mut st.pending_handlers)
+                };
+                if pending.is_empty() {
+                    return Flow::Continue;
+                }
                 for (i, h) in ctx.handlers.iter().enumerate() {
-                    let notified = {
-                        let st = self.host_state(host);
-                        let mut st = st.lock().expect("host lock");
-                        let names = handler_names(h);
-                        let hit = st
-                            .pending_handlers
-                            .iter()
-                            .any(|n| names.iter().any(|x| x == n));
-                        if hit {
-                            st.pending_handlers
-                                .retain(|n| !names.iter().any(|x| x == n));
-                        }
-                        hit
-                    };
-                    if !notified {
+                    let names = handler_names(h);
+                    if !pending.iter().any(|n| names.contains(n)) {
                         continue;
                     }
-                    ran_any = true;
                     let mut p = pos.clone();
+                    p.push(round);
                     p.push(i as u32);
                     let mut hinh = inh.clone();
                     if let Some(role_ctx) = &h.role {
@@ -420,10 +422,12 @@ impl Executor {
                         return flow;
                     }
                 }
-                if !ran_any {
-                    // Notified names that match no handler were reported at validation time.
-                    let st = self.host_state(host);
-                    st.lock().expect("host lock").pending_handlers.clear();
+                round += 1;
+                if round > MAX_HANDLER_ROUNDS {
+                    self.events.emit(Event::Warning {
+                        host: Some(host.to_string()),
+                        message: "handlers keep notifying each other: stopped".into(),
+                    });
                     return Flow::Continue;
                 }
             }
@@ -516,6 +520,19 @@ impl Executor {
                 duration_ms: duration.map(|d| d.as_millis() as u64).unwrap_or(0),
             })));
     }
+}
+
+/// How often handlers notified by handlers are run again within one flush.
+const MAX_HANDLER_ROUNDS: u32 = 32;
+
+/// `meta: flush_handlers` (without a loop, which Ansible does not allow either).
+fn is_flush_handlers(t: &crate::playbook::Task) -> bool {
+    t.module == "meta"
+        && t.loop_.is_none()
+        && t
+            .args
+            .iter()
+            .any(|(k, v)| k == "_raw_params" && v.as_str().map(str::trim) == Some("flush_handlers"))
 }
 
 /// The names a handler answers to: its name, `role : name`, and its `listen` topics.
