@@ -36,7 +36,12 @@ const SECTION_POST: u32 = 5;
 impl Executor {
     /// Runs the whole play on one host.
     pub(crate) async fn run_host(self: &Arc<Self>, ctx: &Arc<PlayCtx>, host: &str) {
-        self.host_state(host).lock().expect("host lock").played = true;
+        {
+            let st = self.host_state(host);
+            let mut st = st.lock().expect("host lock");
+            st.played = true;
+            st.roles_done.clear();
+        }
         let flow = self.run_host_inner(ctx, host).await;
         if flow != Flow::Continue || self.host_failed(host) {
             let force = ctx.play.force_handlers || self.opts.force_handlers;
@@ -177,6 +182,13 @@ impl Executor {
         inh: &Inherited,
         pos: Position,
     ) -> Flow {
+        if let Some(key) = &block.role_once {
+            let st = self.host_state(host);
+            if !st.lock().expect("host lock").roles_done.insert(key.clone()) {
+                // Ansible runs a role (or dependency) once per play unless its parameters differ.
+                return Flow::Continue;
+            }
+        }
         let mut inner = inh.with(&block.common);
         if let Some(r) = &block.role {
             inner.role = Some(r.clone());

@@ -702,6 +702,7 @@ impl Loader {
             rescue: Vec::new(),
             always: Vec::new(),
             role: None,
+            role_once: None,
         };
         for (k, v) in map_entries(node, "a block")? {
             let key = key_str(k)?;
@@ -854,6 +855,7 @@ impl Loader {
                         rescue: Vec::new(),
                         always: Vec::new(),
                         role: None,
+                        role_once: None,
                     })));
                     return Ok(());
                 }
@@ -929,6 +931,7 @@ impl Loader {
                     },
                     params: common.vars.clone(),
                     tasks_from,
+                    once: false,
                 };
                 if kind == "import_role" {
                     out.push(role_block(&use_));
@@ -1240,6 +1243,7 @@ impl Loader {
         }
         let role = self.load_role(&name, "main", dir, &node.loc)?;
         Ok(RoleUse {
+            once: !role.allow_duplicates,
             role,
             loc: loc(node),
             common,
@@ -1323,12 +1327,16 @@ impl Loader {
             None => Vec::new(),
         };
         let mut dependencies = Vec::new();
+        let mut allow_duplicates = false;
         if let Some(meta) = main_file(&path.join("meta"), "main") {
             let doc = read_yaml(&meta, Some(at))?;
             if let Some(deps) = doc.get("dependencies") {
                 for d in deps.as_seq().unwrap_or_default() {
                     dependencies.push(self.role_use(d, &path)?);
                 }
+            }
+            if let Some(v) = doc.get("allow_duplicates") {
+                allow_duplicates = expect_bool(v, "allow_duplicates")?;
             }
         }
         let role = Arc::new(Role {
@@ -1339,6 +1347,7 @@ impl Loader {
             tasks,
             handlers,
             dependencies,
+            allow_duplicates,
             context,
         });
         self.role_cache
@@ -1406,6 +1415,18 @@ pub fn role_block(use_: &RoleUse) -> TaskNode {
     let mut common = use_.common.clone();
     // Role params rank above role vars: carried as block vars of the role block.
     common.vars = use_.params.clone();
+    let role_once = use_.once.then(|| {
+        let params: Vec<(&String, &Value)> = use_.params.iter().collect();
+        let when: Vec<&str> = use_.common.when.iter().map(|c| c.expr.as_str()).collect();
+        format!(
+            "{}|{}|{}|{:?}|{:?}",
+            use_.role.path.display(),
+            use_.tasks_from,
+            serde_json::to_string(&params).unwrap_or_default(),
+            when,
+            use_.common.tags
+        )
+    });
     TaskNode::Block(Arc::new(Block {
         name: None,
         loc: use_.loc.clone(),
@@ -1414,6 +1435,7 @@ pub fn role_block(use_: &RoleUse) -> TaskNode {
         rescue: Vec::new(),
         always: Vec::new(),
         role: Some(use_.role.clone()),
+        role_once,
     }))
 }
 

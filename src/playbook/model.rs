@@ -151,6 +151,9 @@ pub struct Block {
     pub always: Vec<TaskNode>,
     /// Set when this block is a role application (`roles:`, `import_role`, `include_role`).
     pub role: Option<Arc<Role>>,
+    /// For `roles:` entries and meta dependencies: the role runs once per host and play
+    /// for this key (role, parameters, `when` and tags), as Ansible deduplicates roles.
+    pub role_once: Option<String>,
 }
 
 /// What a dynamic include brings in.
@@ -303,6 +306,9 @@ pub struct RoleUse {
     pub params: Vars,
     /// `tasks_from:` (default `main`).
     pub tasks_from: String,
+    /// Run once per host and play even when referenced again (`roles:` entries and
+    /// dependencies without `allow_duplicates: true`; never for import/include_role).
+    pub once: bool,
 }
 
 /// A loaded role.
@@ -322,6 +328,8 @@ pub struct Role {
     pub handlers: Vec<TaskNode>,
     /// `meta/main.yml` dependencies, in order, run before this role.
     pub dependencies: Vec<RoleUse>,
+    /// `meta/main.yml` `allow_duplicates: true`.
+    pub allow_duplicates: bool,
     /// The role context shared by its tasks.
     pub context: Arc<RoleContext>,
 }
