@@ -183,10 +183,13 @@ fn check_args(spec: &ModuleSpec, names: &[&str], has_template_args: bool) -> Res
 /// One line per play and task, as `ansible-playbook --list-tasks` prints them.
 pub fn list_tasks(playbook: &Playbook, filter: &TagFilter) -> String {
     let mut out = format!("\nplaybook: {}\n", playbook.path.display());
-    for play in &playbook.plays {
+    for (n, play) in playbook.plays.iter().enumerate() {
         out.push_str(&format!(
-            "\n  play #{} ({}): {}\n    tasks:\n",
-            1, play.hosts, play.name
+            "\n  play #{} ({}): {}\tTAGS: [{}]\n    tasks:\n",
+            n + 1,
+            play.hosts,
+            play.name,
+            play.common.tags.join(", ")
         ));
         visit_play(play, &mut |t, tags, handler| {
             if handler || !filter.selects(tags) {
@@ -207,14 +210,16 @@ pub fn list_tasks(playbook: &Playbook, filter: &TagFilter) -> String {
 /// The tags used in each play, as `--list-tags` prints them.
 pub fn list_tags(playbook: &Playbook) -> String {
     let mut out = format!("\nplaybook: {}\n", playbook.path.display());
-    for play in &playbook.plays {
+    for (n, play) in playbook.plays.iter().enumerate() {
         let mut all: BTreeSet<String> = BTreeSet::new();
         visit_play(play, &mut |_, tags, _| all.extend(tags.iter().cloned()));
         let list: Vec<String> = all.into_iter().collect();
         out.push_str(&format!(
-            "\n  play ({}): {}\tTAGS: []\n      TASK TAGS: [{}]\n",
+            "\n  play #{} ({}): {}\tTAGS: [{}]\n      TASK TAGS: [{}]\n",
+            n + 1,
             play.hosts,
             play.name,
+            play.common.tags.join(", "),
             list.join(", ")
         ));
     }
