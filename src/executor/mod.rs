@@ -104,7 +104,7 @@ pub(crate) struct PlayCtx {
     pub forks: tokio::sync::Semaphore,
     pub abort: AtomicBool,
     pub handlers: Vec<Arc<crate::playbook::Task>>,
-    pub run_once: Mutex<HashMap<Vec<u32>, Arc<tokio::sync::OnceCell<task::SharedOutcome>>>>,
+    pub run_once: Mutex<HashMap<Vec<u32>, task::RunOnce>>,
 }
 
 impl Executor {

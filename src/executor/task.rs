@@ -40,8 +40,12 @@ pub(crate) struct Outcome {
     pub assumed: bool,
 }
 
-/// A `run_once` result shared with the other hosts.
-pub(crate) type SharedOutcome = Outcome;
+/// A `run_once` task at one position: the host that runs it and its outcome once known.
+#[derive(Clone)]
+pub(crate) struct RunOnce {
+    runner: String,
+    outcome: Arc<tokio::sync::watch::Sender<Option<Outcome>>>,
+}
 
 const NO_LOG_MSG: &str =
     "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
@@ -474,36 +478,21 @@ impl Executor {
             return Flow::Stop;
         }
         let started = Instant::now();
-        let _permit = ctx.forks.acquire().await;
         let no_log = tinh.no_log.unwrap_or(false);
+        if let Some(t) = &task
+            && tinh.run_once.unwrap_or(false)
+        {
+            return self
+                .run_once(ctx, host, t, &tinh, &name, &loc, handler, pos, no_log)
+                .await;
+        }
+        let _permit = ctx.forks.acquire().await;
         let Some(task) = task else {
             let outcome = self.gather(ctx, host, &tinh).await;
             return self.finish_task(
                 ctx, host, None, &tinh, &name, &loc, handler, outcome, started,
             );
         };
-        // run_once: the first host runs it, the others take its result.
-        if tinh.run_once.unwrap_or(false) {
-            let cell = {
-                let mut map = ctx.run_once.lock().expect("run_once lock");
-                map.entry(pos.clone()).or_default().clone()
-            };
-            let outcome = cell
-                .get_or_init(|| async { self.task_outcomes(ctx, host, &task, &tinh, no_log).await })
-                .await
-                .clone();
-            return self.finish_task(
-                ctx,
-                host,
-                Some(&task),
-                &tinh,
-                &name,
-                &loc,
-                handler,
-                outcome,
-                started,
-            );
-        }
         let outcome = self.task_outcomes(ctx, host, &task, &tinh, no_log).await;
         self.finish_task(
             ctx,
@@ -516,6 +505,118 @@ impl Executor {
             outcome,
             started,
         )
+    }
+
+    /// `run_once`: the first host of the batch running this task runs it and reports it;
+    /// the others wait (without a fork slot) and take its result: registered variable,
+    /// facts, notifications and failure, as Ansible applies them to every host.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_once(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        task: &Arc<Task>,
+        inh: &Inherited,
+        name: &str,
+        loc: &str,
+        handler: bool,
+        pos: super::lockstep::Position,
+        no_log: bool,
+    ) -> Flow {
+        let started = Instant::now();
+        let slot = {
+            let mut map = ctx.run_once.lock().expect("run_once lock");
+            map.entry(pos.clone())
+                .or_insert_with(|| RunOnce {
+                    runner: ctx
+                        .lockstep
+                        .as_ref()
+                        .and_then(|ls| ls.first_at(&pos, &ctx.batch))
+                        .unwrap_or_else(|| host.to_string()),
+                    outcome: Arc::new(tokio::sync::watch::channel(None).0),
+                })
+                .clone()
+        };
+        if slot.runner == host {
+            let outcome = {
+                let _permit = ctx.forks.acquire().await;
+                self.task_outcomes(ctx, host, task, inh, no_log).await
+            };
+            slot.outcome.send_replace(Some(outcome.clone()));
+            return self.finish_task(
+                ctx,
+                host,
+                Some(task),
+                inh,
+                name,
+                loc,
+                handler,
+                outcome,
+                started,
+            );
+        }
+        let mut rx = slot.outcome.subscribe();
+        let outcome = match rx.wait_for(Option::is_some).await {
+            Ok(o) => o.clone().unwrap_or_else(|| Outcome::failed("run_once: no result")),
+            Err(_) => Outcome::failed("run_once: the host running this task stopped"),
+        };
+        if outcome.status == Status::Ok {
+            if let Some(Json::Object(facts)) = outcome.result.get("ansible_facts") {
+                let vars: Vars = facts
+                    .iter()
+                    .map(|(k, v)| (k.clone(), crate::template::json_to_unsafe_value(v)))
+                    .collect();
+                match task.module.as_str() {
+                    "set_fact" => self.set_host_vars(host, vars),
+                    "include_vars" => self.set_include_vars(host, vars),
+                    _ => {}
+                }
+            }
+        }
+        self.apply_shared(ctx, host, task, inh, outcome)
+    }
+
+    /// Applies another host's `run_once` result to this host without reporting it.
+    fn apply_shared(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        task: &Arc<Task>,
+        inh: &Inherited,
+        mut outcome: Outcome,
+    ) -> Flow {
+        if outcome.status == Status::Failed && inh.ignore_errors.unwrap_or(false) {
+            outcome.status = Status::Ignored;
+        }
+        outcome.finalize_result();
+        self.register_and_notify(host, task, &outcome);
+        match outcome.status {
+            Status::Failed => {
+                self.mark_failed(ctx, host, inh.any_errors_fatal.unwrap_or(false));
+                Flow::Failed
+            }
+            _ => Flow::Continue,
+        }
+    }
+
+    /// `register:` and `notify:` of a finished task.
+    fn register_and_notify(&self, host: &str, t: &Task, outcome: &Outcome) {
+        if let Some(reg) = &t.register {
+            let value =
+                crate::template::json_to_unsafe_value(&Json::Object(outcome.result.clone()));
+            let st = self.host_state(host);
+            let mut st = st.lock().expect("host lock");
+            Arc::make_mut(&mut st.vars).insert(reg.clone(), value);
+        }
+        if outcome.status == Status::Changed && !t.notify.is_empty() {
+            let st = self.host_state(host);
+            let mut st = st.lock().expect("host lock");
+            for n in &t.notify {
+                if !st.pending_handlers.contains(n) {
+                    st.pending_handlers.push(n.clone());
+                }
+            }
+        }
     }
 
     /// Runs a task (all loop items) and returns the aggregated outcome; item results are
@@ -976,22 +1077,7 @@ impl Executor {
         }
         outcome.finalize_result();
         if let Some(t) = task {
-            if let Some(reg) = &t.register {
-                let value =
-                    crate::template::json_to_unsafe_value(&Json::Object(outcome.result.clone()));
-                let st = self.host_state(host);
-                let mut st = st.lock().expect("host lock");
-                Arc::make_mut(&mut st.vars).insert(reg.clone(), value);
-            }
-            if outcome.status == Status::Changed && !t.notify.is_empty() {
-                let st = self.host_state(host);
-                let mut st = st.lock().expect("host lock");
-                for n in &t.notify {
-                    if !st.pending_handlers.contains(n) {
-                        st.pending_handlers.push(n.clone());
-                    }
-                }
-            }
+            self.register_and_notify(host, t, &outcome);
         }
         let status = outcome.status;
         if status == Status::Failed {
