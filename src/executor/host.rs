@@ -473,14 +473,14 @@ impl Executor {
             let st = self.host_state(host);
             st.lock().expect("host lock").failed = true;
         }
-        if any_errors_fatal || ctx.play.any_errors_fatal {
-            ctx.abort.store(true, Ordering::SeqCst);
-        }
+        let mut stop = any_errors_fatal || ctx.play.any_errors_fatal;
         if let Some(pct) = ctx.play.max_fail_percentage {
             let failed = ctx.batch.iter().filter(|h| self.host_failed(h)).count();
-            if (failed as f64) * 100.0 / (ctx.batch.len() as f64) > pct {
-                ctx.abort.store(true, Ordering::SeqCst);
-            }
+            stop |= (failed as f64) * 100.0 / (ctx.batch.len() as f64) > pct;
+        }
+        if stop {
+            ctx.abort_failed.store(true, Ordering::SeqCst);
+            ctx.abort.store(true, Ordering::SeqCst);
         }
     }
 

@@ -103,6 +103,9 @@ pub(crate) struct PlayCtx {
     pub lockstep: Option<Lockstep>,
     pub forks: tokio::sync::Semaphore,
     pub abort: AtomicBool,
+    /// The abort came from the failure policy (`any_errors_fatal`, `max_fail_percentage`):
+    /// every host of the batch counts as failed for the rest of the run, as in Ansible.
+    pub abort_failed: AtomicBool,
     pub handlers: Vec<Arc<crate::playbook::Task>>,
     pub run_once: Mutex<HashMap<Vec<u32>, task::RunOnce>>,
 }
@@ -264,6 +267,7 @@ impl Executor {
                 batch: batch.clone(),
                 forks: tokio::sync::Semaphore::new(self.opts.forks.max(1)),
                 abort: AtomicBool::new(false),
+                abort_failed: AtomicBool::new(false),
                 handlers: handlers.clone(),
                 run_once: Mutex::new(HashMap::new()),
             });
@@ -280,6 +284,12 @@ impl Executor {
                         host: None,
                         message: format!("internal error in a host task: {e}"),
                     });
+                }
+            }
+            if ctx.abort_failed.load(Ordering::SeqCst) {
+                for h in &batch {
+                    let st = self.host_state(h);
+                    st.lock().expect("host lock").failed = true;
                 }
             }
             let all_failed = batch.iter().all(|h| {
