@@ -219,9 +219,10 @@ impl Executor {
                     Outcome::failed(
                         "pause needs seconds or minutes (interactive prompts are not supported)",
                     )
-                } else {
-                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                } else if self.sleep(Duration::from_secs_f64(secs)).await {
                     Outcome::ok(ResultMap::from_iter([("delta".to_string(), json!(secs))]))
+                } else {
+                    Outcome::failed("pause: interrupted")
                 }
             }
             "ping" => match self.transport_for(host, inh, scope).await {
@@ -469,7 +470,9 @@ impl Executor {
         let sleep = arg_f64(args, "sleep").unwrap_or(1.0).max(0.1);
         let started = Instant::now();
         if delay > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(delay)).await;
+            if !self.sleep(Duration::from_secs_f64(delay)).await {
+                return Outcome::failed("wait_for_connection: interrupted");
+            }
         }
         let mut backoff = sleep;
         loop {
@@ -494,8 +497,10 @@ impl Executor {
                         started.elapsed().as_secs_f64()
                     ));
                 }
+                Err(_) if !self.sleep(Duration::from_secs_f64(backoff)).await => {
+                    return Outcome::failed("wait_for_connection: interrupted");
+                }
                 Err(_) => {
-                    tokio::time::sleep(Duration::from_secs_f64(backoff)).await;
                     backoff = (backoff * 1.5).min(10.0);
                 }
             }

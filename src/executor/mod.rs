@@ -151,6 +151,22 @@ impl Executor {
         self.interrupted.load(Ordering::SeqCst)
     }
 
+    /// Sleeps for `d`, cut short by Ctrl-C/SIGTERM; false when interrupted.
+    pub(crate) async fn sleep(&self, d: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            if self.is_interrupted() {
+                return false;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            let step = (deadline - now).min(std::time::Duration::from_millis(100));
+            tokio::time::sleep(step).await;
+        }
+    }
+
     /// Runs every play of `playbook` and returns the totals.
     pub async fn run(self: &Arc<Self>, playbook: &Playbook) -> RunSummary {
         let started = Instant::now();

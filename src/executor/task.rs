@@ -647,7 +647,7 @@ impl Executor {
             if i > 0
                 && let Some(p) = l.pause
             {
-                tokio::time::sleep(Duration::from_secs_f64(p)).await;
+                self.sleep(Duration::from_secs_f64(p)).await;
             }
             let item_scope = self.scope_for(ctx, host, inh, Some(task), &[Arc::new(layer)]);
             let label = match &l.label {
@@ -845,7 +845,11 @@ impl Executor {
                     return o;
                 }
                 Ok(false) if attempt <= retries => {
-                    tokio::time::sleep(Duration::from_secs_f64(delay)).await;
+                    if !self.sleep(Duration::from_secs_f64(delay)).await {
+                        let mut f = Outcome::failed("interrupted while retrying");
+                        f.result.insert("attempts".into(), json!(attempt));
+                        return f;
+                    }
                 }
                 Ok(false) => {
                     let mut f = Outcome::failed(format!(
