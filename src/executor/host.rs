@@ -416,7 +416,7 @@ impl Executor {
                     return Flow::Continue;
                 }
                 for (i, h) in ctx.handlers.iter().enumerate() {
-                    let names = handler_names(h);
+                    let names = handler_names(&h.task);
                     if !pending.iter().any(|n| names.contains(n)) {
                         continue;
                     }
@@ -424,11 +424,14 @@ impl Executor {
                     p.push(round);
                     p.push(i as u32);
                     let mut hinh = inh.clone();
-                    if let Some(role_ctx) = &h.role {
-                        hinh.role = self.loader_role(ctx, &role_ctx.path);
+                    if let Some(role) = &h.role {
+                        hinh.role = Some(role.clone());
+                    }
+                    if let Some(params) = &h.params {
+                        hinh.include_params.push(params.clone());
                     }
                     let flow = self
-                        .run_task(ctx, host, TaskKind::Task(h.clone()), &hinh, p, true)
+                        .run_task(ctx, host, TaskKind::Task(h.task.clone()), &hinh, p, true)
                         .await;
                     if flow != Flow::Continue {
                         return flow;
@@ -444,16 +447,6 @@ impl Executor {
                 }
             }
         })
-    }
-
-    fn loader_role(
-        &self,
-        ctx: &PlayCtx,
-        path: &std::path::Path,
-    ) -> Option<Arc<crate::playbook::Role>> {
-        super::play_roles(&ctx.play)
-            .into_iter()
-            .find(|r| r.path == path)
     }
 
     async fn gather_facts(

@@ -106,7 +106,7 @@ pub(crate) struct PlayCtx {
     /// The abort came from the failure policy (`any_errors_fatal`, `max_fail_percentage`):
     /// every host of the batch counts as failed for the rest of the run, as in Ansible.
     pub abort_failed: AtomicBool,
-    pub handlers: Vec<Arc<crate::playbook::Task>>,
+    pub handlers: Vec<Handler>,
     pub run_once: Mutex<HashMap<Vec<u32>, task::RunOnce>>,
 }
 
@@ -380,20 +380,41 @@ fn collect_role_vars(play: &Play) -> (Arc<Vars>, Arc<Vars>) {
     (Arc::new(defaults), Arc::new(vars))
 }
 
-/// Handlers as a flat list of tasks, in definition order.
-fn flatten_handlers(nodes: &[TaskNode]) -> Vec<Arc<crate::playbook::Task>> {
-    let mut out = Vec::new();
-    for n in nodes {
-        match n {
-            TaskNode::Task(t) => out.push(t.clone()),
-            TaskNode::Block(b) => {
-                out.extend(flatten_handlers(&b.block));
-                out.extend(flatten_handlers(&b.rescue));
-                out.extend(flatten_handlers(&b.always));
+/// A handler with the role (and role parameters) it was defined in.
+#[derive(Clone)]
+pub(crate) struct Handler {
+    pub task: Arc<crate::playbook::Task>,
+    pub role: Option<Arc<Role>>,
+    pub params: Option<Arc<Vars>>,
+}
+
+/// Handlers as a flat list, in definition order.
+fn flatten_handlers(nodes: &[TaskNode]) -> Vec<Handler> {
+    fn walk(nodes: &[TaskNode], role: Option<(&Arc<Role>, &Vars)>, out: &mut Vec<Handler>) {
+        for n in nodes {
+            match n {
+                TaskNode::Task(t) => out.push(Handler {
+                    task: t.clone(),
+                    role: role.map(|(r, _)| r.clone()),
+                    params: role
+                        .filter(|(_, p)| !p.is_empty())
+                        .map(|(_, p)| Arc::new(p.clone())),
+                }),
+                TaskNode::Block(b) => {
+                    let role = match &b.role {
+                        Some(r) => Some((r, &b.common.vars)),
+                        None => role,
+                    };
+                    walk(&b.block, role, out);
+                    walk(&b.rescue, role, out);
+                    walk(&b.always, role, out);
+                }
+                TaskNode::Include(_) => {}
             }
-            TaskNode::Include(_) => {}
         }
     }
+    let mut out = Vec::new();
+    walk(nodes, None, &mut out);
     out
 }
 

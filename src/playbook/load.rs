@@ -579,9 +579,10 @@ impl Loader {
         if play.name.is_empty() {
             play.name = play.hosts.clone();
         }
-        for r in &play.roles {
-            collect_role_handlers(r, &mut play.handlers);
-        }
+        // Role handlers come first, as Ansible compiles them before the play's own.
+        let mut handlers = role_handlers(&play);
+        handlers.append(&mut play.handlers);
+        play.handlers = handlers;
         Ok(play)
     }
 
@@ -1439,11 +1440,57 @@ pub fn role_block(use_: &RoleUse) -> TaskNode {
     }))
 }
 
-fn collect_role_handlers(use_: &RoleUse, out: &mut Vec<TaskNode>) {
-    for dep in &use_.role.dependencies {
-        collect_role_handlers(dep, out);
+/// The handlers of every role a play applies (`roles:`, dependencies, import_role and
+/// include_role), once per role, each as a block carrying the role and its parameters.
+fn role_handlers(play: &Play) -> Vec<TaskNode> {
+    fn walk(nodes: &[TaskNode], seen: &mut Vec<PathBuf>, out: &mut Vec<TaskNode>) {
+        for n in nodes {
+            match n {
+                TaskNode::Task(_) => {}
+                TaskNode::Block(b) => {
+                    // Dependencies are nested role blocks: their handlers come first.
+                    walk(&b.block, seen, out);
+                    walk(&b.rescue, seen, out);
+                    walk(&b.always, seen, out);
+                    if let Some(r) = &b.role
+                        && !seen.contains(&r.path)
+                    {
+                        seen.push(r.path.clone());
+                        if !r.handlers.is_empty() {
+                            out.push(TaskNode::Block(Arc::new(Block {
+                                name: None,
+                                loc: b.loc.clone(),
+                                common: Common {
+                                    vars: b.common.vars.clone(),
+                                    ..Common::default()
+                                },
+                                block: r.handlers.clone(),
+                                rescue: Vec::new(),
+                                always: Vec::new(),
+                                role: Some(r.clone()),
+                                role_once: None,
+                            })));
+                        }
+                    }
+                }
+                TaskNode::Include(inc) => match &inc.kind {
+                    IncludeKind::Role(u) => walk(&[role_block(u)], seen, out),
+                    IncludeKind::Tasks {
+                        preloaded: Some(tasks),
+                        ..
+                    } => walk(tasks, seen, out),
+                    IncludeKind::Tasks { .. } => {}
+                },
+            }
+        }
     }
-    out.extend(use_.role.handlers.iter().cloned());
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    let roles: Vec<TaskNode> = play.roles.iter().map(role_block).collect();
+    for list in [&play.pre_tasks, &roles, &play.tasks, &play.post_tasks] {
+        walk(list, &mut seen, &mut out);
+    }
+    out
 }
 
 fn parse_serial(v: &Node) -> Result<Vec<Serial>> {
