@@ -189,10 +189,21 @@ impl Executor {
                 return Flow::Continue;
             }
         }
-        let mut inner = inh.with(&block.common);
-        if let Some(r) = &block.role {
-            inner.role = Some(r.clone());
-        }
+        let inner = match &block.role {
+            Some(r) => {
+                // Role parameters (and include_role vars) rank above set_fact and
+                // registered variables: Ansible's "role and include params".
+                let mut c = block.common.clone();
+                let params = std::mem::take(&mut c.vars);
+                let mut n = inh.with(&c);
+                if !params.is_empty() {
+                    n.include_params.push(Arc::new(params));
+                }
+                n.role = Some(r.clone());
+                n
+            }
+            None => inh.with(&block.common),
+        };
         let mut p = pos.clone();
         p.push(0);
         let mut flow = self.run_list(ctx, host, &block.block, &inner, p).await;
