@@ -423,18 +423,20 @@ impl Executor {
                 Err(e) => return Outcome::failed(format!("include_vars: {e}")),
             }
         }
+        let vars = match arg_str(args, "name") {
+            Some(name) => {
+                let mut wrapped = Vars::new();
+                wrapped.insert(name, super::map_value(vars));
+                wrapped
+            }
+            None => vars,
+        };
+        // As Ansible: `ansible_facts` holds what was set (under `name` when given).
         let facts: serde_json::Map<String, Json> = vars
             .iter()
             .map(|(k, v)| (k.clone(), crate::template::value_to_json(v)))
             .collect();
-        match arg_str(args, "name") {
-            Some(name) => {
-                let mut wrapped = Vars::new();
-                wrapped.insert(name, super::map_value(vars));
-                self.set_include_vars(host, wrapped);
-            }
-            None => self.set_include_vars(host, vars),
-        }
+        self.set_include_vars(host, vars);
         Outcome::ok(ResultMap::from_iter([
             ("ansible_facts".to_string(), Json::Object(facts)),
             (
@@ -469,10 +471,8 @@ impl Executor {
         let delay = arg_f64(args, "delay").unwrap_or(0.0);
         let sleep = arg_f64(args, "sleep").unwrap_or(1.0).max(0.1);
         let started = Instant::now();
-        if delay > 0.0 {
-            if !self.sleep(Duration::from_secs_f64(delay)).await {
-                return Outcome::failed("wait_for_connection: interrupted");
-            }
+        if delay > 0.0 && !self.sleep(Duration::from_secs_f64(delay)).await {
+            return Outcome::failed("wait_for_connection: interrupted");
         }
         let mut backoff = sleep;
         loop {

@@ -545,8 +545,7 @@ const MAX_HANDLER_ROUNDS: u32 = 32;
 fn is_flush_handlers(t: &crate::playbook::Task) -> bool {
     t.module == "meta"
         && t.loop_.is_none()
-        && t
-            .args
+        && t.args
             .iter()
             .any(|(k, v)| k == "_raw_params" && v.as_str().map(str::trim) == Some("flush_handlers"))
 }

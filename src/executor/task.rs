@@ -557,20 +557,22 @@ impl Executor {
         }
         let mut rx = slot.outcome.subscribe();
         let outcome = match rx.wait_for(Option::is_some).await {
-            Ok(o) => o.clone().unwrap_or_else(|| Outcome::failed("run_once: no result")),
+            Ok(o) => o
+                .clone()
+                .unwrap_or_else(|| Outcome::failed("run_once: no result")),
             Err(_) => Outcome::failed("run_once: the host running this task stopped"),
         };
-        if outcome.status == Status::Ok {
-            if let Some(Json::Object(facts)) = outcome.result.get("ansible_facts") {
-                let vars: Vars = facts
-                    .iter()
-                    .map(|(k, v)| (k.clone(), crate::template::json_to_unsafe_value(v)))
-                    .collect();
-                match task.module.as_str() {
-                    "set_fact" => self.set_host_vars(host, vars),
-                    "include_vars" => self.set_include_vars(host, vars),
-                    _ => {}
-                }
+        if outcome.status == Status::Ok
+            && let Some(Json::Object(facts)) = outcome.result.get("ansible_facts")
+        {
+            let vars: Vars = facts
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::template::json_to_unsafe_value(v)))
+                .collect();
+            match task.module.as_str() {
+                "set_fact" => self.set_host_vars(host, vars),
+                "include_vars" => self.set_include_vars(host, vars),
+                _ => {}
             }
         }
         self.apply_shared(ctx, host, task, inh, outcome)
