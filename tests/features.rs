@@ -506,6 +506,33 @@ fn import_tasks_and_include_tasks() {
 }
 
 #[test]
+fn dynamic_includes_load_on_many_hosts_at_once() {
+    // Hosts load templated include files at the same time: no false "cyclic include".
+    let lab = TestLab::start(15);
+    let p = Project::new(&lab, "");
+    for i in 1..=8 {
+        p.file(
+            &format!("inc/a{i}.yml"),
+            "- include_tasks: b.yml\n- include_tasks: b.yml\n- include_tasks: b.yml\n",
+        );
+    }
+    p.file("inc/b.yml", "- name: leaf\n  debug: msg=b\n");
+    p.file(
+        "site.yml",
+        r#"
+- hosts: lab
+  gather_facts: false
+  tasks:
+    - include_tasks: "inc/a{{ item }}.yml"
+      loop: [1, 2, 3, 4, 5, 6, 7, 8]
+"#,
+    );
+    let out = p.play(&[]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(out.results_of("leaf").len(), 15 * 8 * 3, "{}", out.show());
+}
+
+#[test]
 fn cyclic_import_is_a_load_error() {
     let lab = TestLab::start(1);
     let p = Project::new(&lab, "");

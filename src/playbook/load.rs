@@ -206,7 +206,6 @@ pub struct Loader {
     roles_path: Vec<PathBuf>,
     playbook_dir: PathBuf,
     role_cache: Mutex<HashMap<(PathBuf, String), Arc<Role>>>,
-    stack: Mutex<Vec<PathBuf>>,
 }
 
 fn loc(node: &Node) -> Location {
@@ -385,7 +384,6 @@ impl Loader {
             roles_path,
             playbook_dir: playbook_dir.to_path_buf(),
             role_cache: Mutex::new(HashMap::new()),
-            stack: Mutex::new(Vec::new()),
         }
     }
 
@@ -405,23 +403,25 @@ impl Loader {
         })
     }
 
-    fn enter(&self, path: &Path, at: Option<&Location>) -> Result<PathGuard<'_>> {
+    fn enter(&self, path: &Path, at: Option<&Location>) -> Result<PathGuard> {
         let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let mut stack = self.stack.lock().expect("loader stack lock");
-        if stack.contains(&canon) {
+        LOADING.with(|stack| {
+            let mut stack = stack.borrow_mut();
+            if !stack.contains(&canon) {
+                stack.push(canon);
+                return Ok(PathGuard);
+            }
             let chain: Vec<String> = stack
                 .iter()
                 .chain(std::iter::once(&canon))
                 .map(|p| p.display().to_string())
                 .collect();
             let l = at.cloned().unwrap_or_else(|| Location::file_start(path));
-            return Err(LoadError::new(
+            Err(LoadError::new(
                 &l,
                 format!("cyclic include: {}", chain.join(" -> ")),
-            ));
-        }
-        stack.push(canon);
-        Ok(PathGuard { loader: self })
+            ))
+        })
     }
 
     fn load_plays(&self, path: &Path, at: Option<&Location>, out: &mut Vec<Play>) -> Result<()> {
@@ -1382,15 +1382,20 @@ impl Loader {
     }
 }
 
-struct PathGuard<'a> {
-    loader: &'a Loader,
+thread_local! {
+    /// Files being loaded on this thread, outermost first, to detect cycles. Per thread:
+    /// hosts load dynamic includes at the same time on several threads, each synchronously.
+    static LOADING: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-impl Drop for PathGuard<'_> {
+/// Pops the file from [`LOADING`] when its loading ends.
+struct PathGuard;
+
+impl Drop for PathGuard {
     fn drop(&mut self) {
-        if let Ok(mut stack) = self.loader.stack.lock() {
-            stack.pop();
-        }
+        LOADING.with(|stack| {
+            stack.borrow_mut().pop();
+        });
     }
 }
 
