@@ -256,7 +256,8 @@ fn roles_use_the_ansible_layout() {
     - role: api
       api_port: 9000
     - role: api
-      api_name: second
+      vars:
+        api_name: second
 "#,
     );
     let out = p.play(&[]);
@@ -1044,7 +1045,10 @@ fn handlers_flush_listen_once_and_end_host() {
     - name: change two
       copy: { dest: "{{ base }}/two", content: "2\n" }
       notify: count
-    - meta: flush_handlers
+    - block:
+        - meta: flush_handlers
+      vars:
+        hv: block
     - name: handlers already ran
       shell: "test -f {{ base }}/listener-a && test -f {{ base }}/listener-b"
     - name: h1 ends here
@@ -1056,7 +1060,7 @@ fn handlers_flush_listen_once_and_end_host() {
     - name: count
       shell: "echo ran >> {{ base }}/count"
     - name: listener a
-      copy: { dest: "{{ base }}/listener-a", content: "a\n" }
+      copy: { dest: "{{ base }}/listener-a", content: "{{ hv | default('play') }}\n" }
       listen: restart stack
     - name: listener b
       copy: { dest: "{{ base }}/listener-b", content: "b\n" }
@@ -1073,6 +1077,11 @@ fn handlers_flush_listen_once_and_end_host() {
         );
     }
     assert_eq!(out.status("h1", "handlers already ran"), "changed");
+    assert_eq!(
+        read(&p.base(0).join("listener-a")),
+        "play\n",
+        "handlers do not inherit the flushing task's block"
+    );
     assert!(!p.base(0).join("after").exists(), "end_host stops h1");
     assert!(p.base(1).join("after").exists(), "h2 goes on");
     assert_eq!(out.stat("h1", "failed"), 0);

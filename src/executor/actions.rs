@@ -210,7 +210,7 @@ impl Executor {
             "fail" => Outcome::failed(
                 arg_str(args, "msg").unwrap_or_else(|| "Failed as requested from task".into()),
             ),
-            "meta" => self.meta(ctx, host, inh, args).await,
+            "meta" => self.meta(ctx, host, args).await,
             "include_vars" => self.include_vars(host, inh, args),
             "pause" => {
                 let secs = arg_f64(args, "seconds").unwrap_or(0.0)
@@ -323,17 +323,11 @@ impl Executor {
         o
     }
 
-    async fn meta(
-        self: &Arc<Self>,
-        ctx: &Arc<PlayCtx>,
-        host: &str,
-        inh: &Inherited,
-        args: &ResultMap,
-    ) -> Outcome {
+    async fn meta(self: &Arc<Self>, ctx: &Arc<PlayCtx>, host: &str, args: &ResultMap) -> Outcome {
         let action = arg_str(args, "_raw_params").unwrap_or_default();
         match action.trim() {
             "flush_handlers" => {
-                let flow = self.flush_handlers(ctx, host, inh, vec![2, u32::MAX]).await;
+                let flow = self.flush_handlers(ctx, host, vec![2, u32::MAX]).await;
                 if flow == super::host::Flow::Continue {
                     Outcome::ok(ResultMap::new())
                 } else {

@@ -46,8 +46,7 @@ impl Executor {
         if flow != Flow::Continue || self.host_failed(host) {
             let force = ctx.play.force_handlers || self.opts.force_handlers;
             if force && !self.host_unreachable(host) {
-                let base = Inherited::default().with(&ctx.play.common);
-                let _ = self.flush_handlers(ctx, host, &base, vec![9]).await;
+                let _ = self.flush_handlers(ctx, host, vec![9]).await;
             }
         }
         if let Some(ls) = &ctx.lockstep {
@@ -113,9 +112,7 @@ impl Executor {
             if flow != Flow::Continue {
                 return flow;
             }
-            let flow = self
-                .flush_handlers(ctx, host, &base, vec![section + 1])
-                .await;
+            let flow = self.flush_handlers(ctx, host, vec![section + 1]).await;
             if flow != Flow::Continue {
                 return flow;
             }
@@ -145,7 +142,7 @@ impl Executor {
                         // the linear strategy keeps hosts in step); no result of its own.
                         let tinh = inh.with(&t.common);
                         if self.opts.tags.selects(&tinh.tags) {
-                            self.flush_handlers(ctx, host, &tinh, p).await
+                            self.flush_handlers(ctx, host, p).await
                         } else {
                             Flow::Continue
                         }
@@ -402,15 +399,16 @@ impl Executor {
         Flow::Failed
     }
 
-    /// Runs the handlers notified on this host, in definition order.
+    /// Runs the handlers notified on this host, in definition order. Handlers inherit only
+    /// the play's keywords (and their role's), not those of the task that flushed them.
     pub(crate) fn flush_handlers<'a>(
         self: &'a Arc<Self>,
         ctx: &'a Arc<PlayCtx>,
         host: &'a str,
-        inh: &'a Inherited,
         pos: Position,
     ) -> BoxFuture<'a, Flow> {
         Box::pin(async move {
+            let inh = Inherited::default().with(&ctx.play.common);
             let mut round = 0u32;
             loop {
                 if self.host_unreachable(host) {
