@@ -556,11 +556,21 @@ impl Executor {
             );
         }
         let mut rx = slot.outcome.subscribe();
-        let outcome = match rx.wait_for(Option::is_some).await {
-            Ok(o) => o
-                .clone()
-                .unwrap_or_else(|| Outcome::failed("run_once: no result")),
-            Err(_) => Outcome::failed("run_once: the host running this task stopped"),
+        let outcome = loop {
+            // The runner may stop before running it (Ctrl-C, any_errors_fatal): so do we.
+            tokio::select! {
+                r = rx.wait_for(Option::is_some) => break match r {
+                    Ok(o) => o
+                        .clone()
+                        .unwrap_or_else(|| Outcome::failed("run_once: no result")),
+                    Err(_) => Outcome::failed("run_once: the host running this task stopped"),
+                },
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                    if self.should_stop(ctx, host) {
+                        return Flow::Stop;
+                    }
+                }
+            }
         };
         if outcome.status == Status::Ok
             && let Some(Json::Object(facts)) = outcome.result.get("ansible_facts")
