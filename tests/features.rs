@@ -507,6 +507,64 @@ fn import_tasks_and_include_tasks() {
 }
 
 #[test]
+fn include_tags_select_the_include_and_apply_passes_them_on() {
+    let lab = TestLab::start(1);
+    let p = Project::new(&lab, "");
+    p.file(
+        "tagged.yml",
+        r#"
+- name: untagged in file
+  copy: { dest: "{{ base }}/untagged-{{ which }}", content: "x\n" }
+- name: tagged in file
+  copy: { dest: "{{ base }}/tagged-{{ which }}", content: "x\n" }
+  tags: inc
+"#,
+    );
+    p.file(
+        "site.yml",
+        r#"
+- hosts: lab
+  gather_facts: false
+  tasks:
+    - include_tasks: tagged.yml
+      vars: { which: plain }
+      tags: inc
+    - include_tasks:
+        file: tagged.yml
+        apply:
+          tags: [inc]
+      vars: { which: applied }
+      tags: inc
+    - name: not included
+      include_tasks: tagged.yml
+      vars: { which: other }
+      tags: other
+"#,
+    );
+    let out = p.play(&["--tags", "inc"]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let b = p.base(0);
+    assert!(b.join("tagged-plain").exists(), "{}", out.show());
+    assert!(
+        !b.join("untagged-plain").exists(),
+        "the include's tags are not inherited (Ansible)"
+    );
+    assert!(
+        b.join("untagged-applied").exists(),
+        "apply: tags are inherited"
+    );
+    assert!(!b.join("tagged-other").exists() && !b.join("untagged-other").exists());
+    // `apply` is only for dynamic includes.
+    p.file(
+        "site.yml",
+        "- hosts: lab\n  tasks:\n    - import_tasks:\n        file: tagged.yml\n        apply: { tags: x }\n",
+    );
+    let out = p.play(&[]);
+    assert_eq!(out.code, 4, "{}", out.show());
+    assert!(out.stderr.contains("site.yml:5:"), "{}", out.show());
+}
+
+#[test]
 fn dynamic_includes_load_on_many_hosts_at_once() {
     // Hosts load templated include files at the same time: no false "cyclic include".
     let lab = TestLab::start(15);

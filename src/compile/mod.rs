@@ -56,8 +56,10 @@ fn visit_play(play: &Play, f: &mut dyn FnMut(&Task, &[String], bool)) {
                     walk(&b.always, &all, handler, f);
                 }
                 TaskNode::Include(inc) => {
+                    // The include's own tags select the include, not the tasks it brings
+                    // (those get only `apply:` tags), as when running.
                     let mut all = tags.to_vec();
-                    all.extend(inc.common.tags.iter().cloned());
+                    all.extend(inc.apply.tags.iter().cloned());
                     match &inc.kind {
                         IncludeKind::Tasks {
                             preloaded: Some(tasks),

@@ -271,12 +271,14 @@ impl Executor {
             return Flow::Continue;
         }
         let inner_base = {
-            // Include keywords other than `vars` apply to the included tasks; its `vars` are
-            // include parameters.
+            // Include keywords other than `vars`, `when` and `tags` apply to the included
+            // tasks (Ansible: `when` and `tags` only to the include itself; `apply:` passes
+            // keywords on); its `vars` are include parameters.
             let mut c = inc.common.clone();
             let params = std::mem::take(&mut c.vars);
             c.when.clear();
-            let mut n = inh.with(&c);
+            c.tags.clear();
+            let mut n = inh.with(&c).with(&inc.apply);
             if !params.is_empty() {
                 n.include_params.push(Arc::new(params));
             }

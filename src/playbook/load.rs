@@ -753,6 +753,7 @@ impl Loader {
         let mut loop_control: Option<&Node> = None;
         let mut role_opts: Vec<(String, &Node)> = Vec::new();
         let mut file_from_args: Option<String> = None;
+        let mut apply: Option<&Node> = None;
         for (k, v) in map_entries(node, "a task")? {
             let key_name = key_str(k)?;
             if std::ptr::eq(k, key) {
@@ -766,12 +767,7 @@ impl Loader {
                         let an = key_str(ak)?;
                         match an.as_str() {
                             "file" => file_from_args = Some(expect_string(av, "file")?),
-                            "apply" => {
-                                return Err(LoadError::new(
-                                    &ak.loc,
-                                    "include 'apply' is not supported",
-                                ));
-                            }
+                            "apply" => apply = Some(av),
                             _ => role_opts.push((an, av)),
                         }
                     }
@@ -811,12 +807,7 @@ impl Loader {
                         for (k, v) in map_entries(value, &kind)? {
                             match key_str(k)?.as_str() {
                                 "file" => f = Some(expect_string(v, "file")?),
-                                "apply" => {
-                                    return Err(LoadError::new(
-                                        &k.loc,
-                                        "include 'apply' is not supported",
-                                    ));
-                                }
+                                "apply" => apply = Some(v),
                                 other => {
                                     return Err(LoadError::new(
                                         &k.loc,
@@ -832,6 +823,7 @@ impl Loader {
                 }
                 .ok_or_else(|| LoadError::new(&value.loc, format!("{kind} needs a file name")))?;
                 let templated = file.contains("{{");
+                let apply = self.apply_keywords(&kind, apply)?;
                 if kind == "import_tasks" {
                     if templated {
                         return Err(LoadError::new(
@@ -877,6 +869,7 @@ impl Loader {
                         preloaded,
                         role: role.cloned(),
                     },
+                    apply,
                 })));
                 Ok(())
             }
@@ -900,7 +893,8 @@ impl Loader {
                         "name" => role_name = Some(expect_string(v, "name")?),
                         "tasks_from" => tasks_from = expect_string(v, "tasks_from")?,
                         "public" | "allow_duplicates" | "rolespec_validate" => {}
-                        "vars_from" | "defaults_from" | "handlers_from" | "apply" => {
+                        "apply" => apply = Some(v),
+                        "vars_from" | "defaults_from" | "handlers_from" => {
                             return Err(LoadError::new(
                                 &v.loc,
                                 format!("{kind} option '{k}' is not supported"),
@@ -916,6 +910,7 @@ impl Loader {
                 }
                 let role_name = role_name
                     .ok_or_else(|| LoadError::new(&value.loc, format!("{kind} needs 'name:'")))?;
+                let apply = self.apply_keywords(&kind, apply)?;
                 if kind == "import_role" && loop_.is_some() {
                     return Err(LoadError::new(
                         &value.loc,
@@ -946,6 +941,7 @@ impl Loader {
                         },
                         loop_,
                         kind: IncludeKind::Role(Box::new(use_)),
+                        apply,
                     })));
                 }
                 Ok(())
@@ -955,6 +951,34 @@ impl Loader {
                 format!("unknown include '{kind}'"),
             )),
         }
+    }
+
+    /// The `apply:` keywords of an include (only include_tasks and include_role take them).
+    fn apply_keywords(&self, kind: &str, node: Option<&Node>) -> Result<Common> {
+        let mut c = Common::default();
+        let Some(node) = node else { return Ok(c) };
+        if kind.starts_with("import_") {
+            return Err(LoadError::new(
+                &node.loc,
+                format!("'apply' is only valid with include_tasks and include_role, not {kind}"),
+            ));
+        }
+        for (k, v) in map_entries(node, "apply")? {
+            let key = key_str(k)?;
+            match key.as_str() {
+                "when" | "tags" | "become" | "become_user" | "remote_user" | "vars"
+                | "ignore_errors" | "ignore_unreachable" | "no_log" | "check_mode" | "diff"
+                | "environment" | "any_errors_fatal" | "run_once" | "delegate_to"
+                | "connection" => self.common_key(&mut c, &key, k, v)?,
+                other => {
+                    return Err(LoadError::new(
+                        &k.loc,
+                        format!("'{other}' is not valid in apply (block keywords only)"),
+                    ));
+                }
+            }
+        }
+        Ok(c)
     }
 
     fn resolve_task_file(

@@ -187,6 +187,9 @@ pub struct Include {
     pub loop_: Option<Loop>,
     /// What is included.
     pub kind: IncludeKind,
+    /// `apply:` keywords given to the included tasks (the include's own `tags` and `when`
+    /// apply only to the include itself, as in Ansible).
+    pub apply: Common,
 }
 
 /// A loop over items.
