@@ -56,8 +56,10 @@ fn visit_play(play: &Play, f: &mut dyn FnMut(&Task, &[String], bool)) {
                     walk(&b.always, &all, handler, f);
                 }
                 TaskNode::Include(inc) => {
+                    // The include's own tags select the include, not the tasks it brings
+                    // (those get only `apply:` tags), as when running.
                     let mut all = tags.to_vec();
-                    all.extend(inc.common.tags.iter().cloned());
+                    all.extend(inc.apply.tags.iter().cloned());
                     match &inc.kind {
                         IncludeKind::Tasks {
                             preloaded: Some(tasks),
@@ -185,10 +187,11 @@ pub fn list_tasks(playbook: &Playbook, filter: &TagFilter) -> String {
     let mut out = format!("\nplaybook: {}\n", playbook.path.display());
     for (n, play) in playbook.plays.iter().enumerate() {
         out.push_str(&format!(
-            "\n  play #{} ({}): {}\n    tasks:\n",
+            "\n  play #{} ({}): {}\tTAGS: [{}]\n    tasks:\n",
             n + 1,
             play.hosts,
-            play.name
+            play.name,
+            play.common.tags.join(", ")
         ));
         visit_play(play, &mut |t, tags, handler| {
             if handler || !filter.selects(tags) {
@@ -209,14 +212,16 @@ pub fn list_tasks(playbook: &Playbook, filter: &TagFilter) -> String {
 /// The tags used in each play, as `--list-tags` prints them.
 pub fn list_tags(playbook: &Playbook) -> String {
     let mut out = format!("\nplaybook: {}\n", playbook.path.display());
-    for play in &playbook.plays {
+    for (n, play) in playbook.plays.iter().enumerate() {
         let mut all: BTreeSet<String> = BTreeSet::new();
         visit_play(play, &mut |_, tags, _| all.extend(tags.iter().cloned()));
         let list: Vec<String> = all.into_iter().collect();
         out.push_str(&format!(
-            "\n  play ({}): {}\tTAGS: []\n      TASK TAGS: [{}]\n",
+            "\n  play #{} ({}): {}\tTAGS: [{}]\n      TASK TAGS: [{}]\n",
+            n + 1,
             play.hosts,
             play.name,
+            play.common.tags.join(", "),
             list.join(", ")
         ));
     }

@@ -210,7 +210,7 @@ impl Executor {
             "fail" => Outcome::failed(
                 arg_str(args, "msg").unwrap_or_else(|| "Failed as requested from task".into()),
             ),
-            "meta" => self.meta(ctx, host, inh, args).await,
+            "meta" => self.meta(ctx, host, args).await,
             "include_vars" => self.include_vars(host, inh, args),
             "pause" => {
                 let secs = arg_f64(args, "seconds").unwrap_or(0.0)
@@ -219,9 +219,10 @@ impl Executor {
                     Outcome::failed(
                         "pause needs seconds or minutes (interactive prompts are not supported)",
                     )
-                } else {
-                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                } else if self.sleep(Duration::from_secs_f64(secs)).await {
                     Outcome::ok(ResultMap::from_iter([("delta".to_string(), json!(secs))]))
+                } else {
+                    Outcome::failed("pause: interrupted")
                 }
             }
             "ping" => match self.transport_for(host, inh, scope).await {
@@ -322,17 +323,11 @@ impl Executor {
         o
     }
 
-    async fn meta(
-        self: &Arc<Self>,
-        ctx: &Arc<PlayCtx>,
-        host: &str,
-        inh: &Inherited,
-        args: &ResultMap,
-    ) -> Outcome {
+    async fn meta(self: &Arc<Self>, ctx: &Arc<PlayCtx>, host: &str, args: &ResultMap) -> Outcome {
         let action = arg_str(args, "_raw_params").unwrap_or_default();
         match action.trim() {
             "flush_handlers" => {
-                let flow = self.flush_handlers(ctx, host, inh, vec![2, u32::MAX]).await;
+                let flow = self.flush_handlers(ctx, host, vec![2, u32::MAX]).await;
                 if flow == super::host::Flow::Continue {
                     Outcome::ok(ResultMap::new())
                 } else {
@@ -422,18 +417,20 @@ impl Executor {
                 Err(e) => return Outcome::failed(format!("include_vars: {e}")),
             }
         }
+        let vars = match arg_str(args, "name") {
+            Some(name) => {
+                let mut wrapped = Vars::new();
+                wrapped.insert(name, super::map_value(vars));
+                wrapped
+            }
+            None => vars,
+        };
+        // As Ansible: `ansible_facts` holds what was set (under `name` when given).
         let facts: serde_json::Map<String, Json> = vars
             .iter()
             .map(|(k, v)| (k.clone(), crate::template::value_to_json(v)))
             .collect();
-        match arg_str(args, "name") {
-            Some(name) => {
-                let mut wrapped = Vars::new();
-                wrapped.insert(name, super::map_value(vars));
-                self.set_include_vars(host, wrapped);
-            }
-            None => self.set_include_vars(host, vars),
-        }
+        self.set_include_vars(host, vars);
         Outcome::ok(ResultMap::from_iter([
             ("ansible_facts".to_string(), Json::Object(facts)),
             (
@@ -468,8 +465,8 @@ impl Executor {
         let delay = arg_f64(args, "delay").unwrap_or(0.0);
         let sleep = arg_f64(args, "sleep").unwrap_or(1.0).max(0.1);
         let started = Instant::now();
-        if delay > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(delay)).await;
+        if delay > 0.0 && !self.sleep(Duration::from_secs_f64(delay)).await {
+            return Outcome::failed("wait_for_connection: interrupted");
         }
         let mut backoff = sleep;
         loop {
@@ -494,8 +491,10 @@ impl Executor {
                         started.elapsed().as_secs_f64()
                     ));
                 }
+                Err(_) if !self.sleep(Duration::from_secs_f64(backoff)).await => {
+                    return Outcome::failed("wait_for_connection: interrupted");
+                }
                 Err(_) => {
-                    tokio::time::sleep(Duration::from_secs_f64(backoff)).await;
                     backoff = (backoff * 1.5).min(10.0);
                 }
             }

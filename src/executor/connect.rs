@@ -100,6 +100,12 @@ impl Executor {
         {
             return Ok(Arc::new(LocalTransport::new("localhost")));
         }
+        // The `connection: local` keyword, unless the host's `ansible_connection` says otherwise.
+        if inh.connection.as_deref() == Some("local")
+            && self.conn_var(scope, &["ansible_connection"])?.is_none()
+        {
+            return Ok(Arc::new(LocalTransport::new(host)));
+        }
         let slot = self.conns.slot(host);
         slot.get_or_init(|| async { self.connect(host, scope).await })
             .await

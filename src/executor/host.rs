@@ -36,15 +36,19 @@ const SECTION_POST: u32 = 5;
 impl Executor {
     /// Runs the whole play on one host.
     pub(crate) async fn run_host(self: &Arc<Self>, ctx: &Arc<PlayCtx>, host: &str) {
-        self.host_state(host).lock().expect("host lock").played = true;
+        {
+            let st = self.host_state(host);
+            let mut st = st.lock().expect("host lock");
+            st.played = true;
+            st.roles_done.clear();
+        }
         // Whatever happens to this host (even a panic), the others must not wait for it.
         let _leave = LeaveOnDrop { ctx, host };
         let flow = self.run_host_inner(ctx, host).await;
         if flow != Flow::Continue || self.host_failed(host) {
             let force = ctx.play.force_handlers || self.opts.force_handlers;
             if force && !self.host_unreachable(host) {
-                let base = Inherited::default().with(&ctx.play.common);
-                let _ = self.flush_handlers(ctx, host, &base, vec![9]).await;
+                let _ = self.flush_handlers(ctx, host, vec![9]).await;
             }
         }
         let st = self.host_state(host);
@@ -107,9 +111,7 @@ impl Executor {
             if flow != Flow::Continue {
                 return flow;
             }
-            let flow = self
-                .flush_handlers(ctx, host, &base, vec![section + 1])
-                .await;
+            let flow = self.flush_handlers(ctx, host, vec![section + 1]).await;
             if flow != Flow::Continue {
                 return flow;
             }
@@ -134,6 +136,16 @@ impl Executor {
                     return Flow::Stop;
                 }
                 let flow = match node {
+                    TaskNode::Task(t) if is_flush_handlers(t) => {
+                        // Handlers run in the task's place (each with its own position, so
+                        // the linear strategy keeps hosts in step); no result of its own.
+                        let tinh = inh.with(&t.common);
+                        if self.opts.tags.selects(&tinh.tags) {
+                            self.flush_handlers(ctx, host, p).await
+                        } else {
+                            Flow::Continue
+                        }
+                    }
                     TaskNode::Task(t) => {
                         self.run_task(ctx, host, TaskKind::Task(t.clone()), inh, p, false)
                             .await
@@ -166,10 +178,28 @@ impl Executor {
         inh: &Inherited,
         pos: Position,
     ) -> Flow {
-        let mut inner = inh.with(&block.common);
-        if let Some(r) = &block.role {
-            inner.role = Some(r.clone());
+        if let Some(key) = &block.role_once {
+            let st = self.host_state(host);
+            if !st.lock().expect("host lock").roles_done.insert(key.clone()) {
+                // Ansible runs a role (or dependency) once per play unless its parameters differ.
+                return Flow::Continue;
+            }
         }
+        let inner = match &block.role {
+            Some(r) => {
+                // Role parameters (and include_role vars) rank above set_fact and
+                // registered variables: Ansible's "role and include params".
+                let mut c = block.common.clone();
+                let params = std::mem::take(&mut c.vars);
+                let mut n = inh.with(&c);
+                if !params.is_empty() {
+                    n.include_params.push(Arc::new(params));
+                }
+                n.role = Some(r.clone());
+                n
+            }
+            None => inh.with(&block.common),
+        };
         let mut p = pos.clone();
         p.push(0);
         let mut flow = self.run_list(ctx, host, &block.block, &inner, p).await;
@@ -240,12 +270,14 @@ impl Executor {
             return Flow::Continue;
         }
         let inner_base = {
-            // Include keywords other than `vars` apply to the included tasks; its `vars` are
-            // include parameters.
+            // Include keywords other than `vars`, `when` and `tags` apply to the included
+            // tasks (Ansible: `when` and `tags` only to the include itself; `apply:` passes
+            // keywords on); its `vars` are include parameters.
             let mut c = inc.common.clone();
             let params = std::mem::take(&mut c.vars);
             c.when.clear();
-            let mut n = inh.with(&c);
+            c.tags.clear();
+            let mut n = inh.with(&c).with(&inc.apply);
             if !params.is_empty() {
                 n.include_params.push(Arc::new(params));
             }
@@ -368,75 +400,63 @@ impl Executor {
         Flow::Failed
     }
 
-    /// Runs the handlers notified on this host, in definition order.
+    /// Runs the handlers notified on this host, in definition order. Handlers inherit only
+    /// the play's keywords (and their role's), not those of the task that flushed them.
     pub(crate) fn flush_handlers<'a>(
         self: &'a Arc<Self>,
         ctx: &'a Arc<PlayCtx>,
         host: &'a str,
-        inh: &'a Inherited,
         pos: Position,
     ) -> BoxFuture<'a, Flow> {
         Box::pin(async move {
+            let inh = Inherited::default().with(&ctx.play.common);
+            let mut round = 0u32;
             loop {
-                let pending = {
-                    let st = self.host_state(host);
-                    let st = st.lock().expect("host lock");
-                    st.pending_handlers.clone()
-                };
-                if pending.is_empty() || self.host_unreachable(host) {
+                if self.host_unreachable(host) {
                     return Flow::Continue;
                 }
-                let mut ran_any = false;
+                // Every handler answering a pending name runs (several may listen to one
+                // topic); names notified while they run are handled in the next round.
+                let pending = {
+                    let st = self.host_state(host);
+                    let mut st = st.lock().expect("host lock");
+                    std::mem::take(&mut st.pending_handlers)
+                };
+                if pending.is_empty() {
+                    return Flow::Continue;
+                }
                 for (i, h) in ctx.handlers.iter().enumerate() {
-                    let notified = {
-                        let st = self.host_state(host);
-                        let mut st = st.lock().expect("host lock");
-                        let names = handler_names(h);
-                        let hit = st
-                            .pending_handlers
-                            .iter()
-                            .any(|n| names.iter().any(|x| x == n));
-                        if hit {
-                            st.pending_handlers
-                                .retain(|n| !names.iter().any(|x| x == n));
-                        }
-                        hit
-                    };
-                    if !notified {
+                    let names = handler_names(&h.task);
+                    if !pending.iter().any(|n| names.contains(n)) {
                         continue;
                     }
-                    ran_any = true;
                     let mut p = pos.clone();
+                    p.push(round);
                     p.push(i as u32);
                     let mut hinh = inh.clone();
-                    if let Some(role_ctx) = &h.role {
-                        hinh.role = self.loader_role(ctx, &role_ctx.path);
+                    if let Some(role) = &h.role {
+                        hinh.role = Some(role.clone());
+                    }
+                    if let Some(params) = &h.params {
+                        hinh.include_params.push(params.clone());
                     }
                     let flow = self
-                        .run_task(ctx, host, TaskKind::Task(h.clone()), &hinh, p, true)
+                        .run_task(ctx, host, TaskKind::Task(h.task.clone()), &hinh, p, true)
                         .await;
                     if flow != Flow::Continue {
                         return flow;
                     }
                 }
-                if !ran_any {
-                    // Notified names that match no handler were reported at validation time.
-                    let st = self.host_state(host);
-                    st.lock().expect("host lock").pending_handlers.clear();
+                round += 1;
+                if round > MAX_HANDLER_ROUNDS {
+                    self.events.emit(Event::Warning {
+                        host: Some(host.to_string()),
+                        message: "handlers keep notifying each other: stopped".into(),
+                    });
                     return Flow::Continue;
                 }
             }
         })
-    }
-
-    fn loader_role(
-        &self,
-        ctx: &PlayCtx,
-        path: &std::path::Path,
-    ) -> Option<Arc<crate::playbook::Role>> {
-        super::play_roles(&ctx.play)
-            .into_iter()
-            .find(|r| r.path == path)
     }
 
     async fn gather_facts(
@@ -456,14 +476,14 @@ impl Executor {
             let st = self.host_state(host);
             st.lock().expect("host lock").failed = true;
         }
-        if any_errors_fatal || ctx.play.any_errors_fatal {
-            ctx.abort.store(true, Ordering::SeqCst);
-        }
+        let mut stop = any_errors_fatal || ctx.play.any_errors_fatal;
         if let Some(pct) = ctx.play.max_fail_percentage {
             let failed = ctx.batch.iter().filter(|h| self.host_failed(h)).count();
-            if (failed as f64) * 100.0 / (ctx.batch.len() as f64) > pct {
-                ctx.abort.store(true, Ordering::SeqCst);
-            }
+            stop |= (failed as f64) * 100.0 / (ctx.batch.len() as f64) > pct;
+        }
+        if stop {
+            ctx.abort_failed.store(true, Ordering::SeqCst);
+            ctx.abort.store(true, Ordering::SeqCst);
         }
     }
 
@@ -529,6 +549,18 @@ impl Drop for LeaveOnDrop<'_> {
             ls.leave(self.host);
         }
     }
+}
+
+/// How often handlers notified by handlers are run again within one flush.
+const MAX_HANDLER_ROUNDS: u32 = 32;
+
+/// `meta: flush_handlers` (without a loop, which Ansible does not allow either).
+fn is_flush_handlers(t: &crate::playbook::Task) -> bool {
+    t.module == "meta"
+        && t.loop_.is_none()
+        && t.args
+            .iter()
+            .any(|(k, v)| k == "_raw_params" && v.as_str().map(str::trim) == Some("flush_handlers"))
 }
 
 /// The names a handler answers to: its name, `role : name`, and its `listen` topics.

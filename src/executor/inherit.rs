@@ -41,6 +41,8 @@ pub struct Inherited {
     pub run_once: Option<bool>,
     /// `delegate_to`.
     pub delegate_to: Option<String>,
+    /// `connection` keyword.
+    pub connection: Option<String>,
     /// The innermost role, for `role_path`, `files/`, `templates/` and its vars.
     pub role: Option<Arc<Role>>,
 }
@@ -71,7 +73,8 @@ impl Inherited {
             diff,
             any_errors_fatal,
             run_once,
-            delegate_to
+            delegate_to,
+            connection
         );
         if let Some(env) = &c.environment {
             n.environment.push(env.clone());

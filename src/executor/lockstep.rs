@@ -62,6 +62,12 @@ impl Lockstep {
         }
     }
 
+    /// The first host of `order` that is at exactly `pos` (the hosts running that task).
+    pub fn first_at(&self, pos: &Position, order: &[String]) -> Option<String> {
+        let p = self.positions.lock().expect("lockstep lock");
+        order.iter().find(|h| p.get(*h) == Some(pos)).cloned()
+    }
+
     /// Removes a host that finished (or failed) so others stop waiting for it.
     pub fn leave(&self, host: &str) {
         self.positions.lock().expect("lockstep lock").remove(host);

@@ -128,8 +128,11 @@ pub(crate) struct PlayCtx {
     pub lockstep: Option<Lockstep>,
     pub forks: tokio::sync::Semaphore,
     pub abort: AtomicBool,
-    pub handlers: Vec<Arc<crate::playbook::Task>>,
-    pub run_once: Mutex<HashMap<Vec<u32>, Arc<tokio::sync::OnceCell<task::SharedOutcome>>>>,
+    /// The abort came from the failure policy (`any_errors_fatal`, `max_fail_percentage`):
+    /// every host of the batch counts as failed for the rest of the run, as in Ansible.
+    pub abort_failed: AtomicBool,
+    pub handlers: Vec<Handler>,
+    pub run_once: Mutex<HashMap<Vec<u32>, task::RunOnce>>,
 }
 
 impl Executor {
@@ -171,6 +174,22 @@ impl Executor {
 
     pub(crate) fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps for `d`, cut short by Ctrl-C/SIGTERM; false when interrupted.
+    pub(crate) async fn sleep(&self, d: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            if self.is_interrupted() {
+                return false;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            let step = (deadline - now).min(std::time::Duration::from_millis(100));
+            tokio::time::sleep(step).await;
+        }
     }
 
     /// Runs every play of `playbook` and returns the totals.
@@ -289,6 +308,7 @@ impl Executor {
                 batch: batch.clone(),
                 forks: tokio::sync::Semaphore::new(self.opts.forks.max(1)),
                 abort: AtomicBool::new(false),
+                abort_failed: AtomicBool::new(false),
                 handlers: handlers.clone(),
                 run_once: Mutex::new(HashMap::new()),
             });
@@ -305,6 +325,12 @@ impl Executor {
                         host: None,
                         message: format!("internal error in a host task: {e}"),
                     });
+                }
+            }
+            if ctx.abort_failed.load(Ordering::SeqCst) {
+                for h in &batch {
+                    let st = self.host_state(h);
+                    st.lock().expect("host lock").failed = true;
                 }
             }
             let all_failed = batch.iter().all(|h| {
@@ -379,20 +405,41 @@ fn collect_role_vars(play: &Play) -> (Arc<Vars>, Arc<Vars>) {
     (Arc::new(defaults), Arc::new(vars))
 }
 
-/// Handlers as a flat list of tasks, in definition order.
-fn flatten_handlers(nodes: &[TaskNode]) -> Vec<Arc<crate::playbook::Task>> {
-    let mut out = Vec::new();
-    for n in nodes {
-        match n {
-            TaskNode::Task(t) => out.push(t.clone()),
-            TaskNode::Block(b) => {
-                out.extend(flatten_handlers(&b.block));
-                out.extend(flatten_handlers(&b.rescue));
-                out.extend(flatten_handlers(&b.always));
+/// A handler with the role (and role parameters) it was defined in.
+#[derive(Clone)]
+pub(crate) struct Handler {
+    pub task: Arc<crate::playbook::Task>,
+    pub role: Option<Arc<Role>>,
+    pub params: Option<Arc<Vars>>,
+}
+
+/// Handlers as a flat list, in definition order.
+fn flatten_handlers(nodes: &[TaskNode]) -> Vec<Handler> {
+    fn walk(nodes: &[TaskNode], role: Option<(&Arc<Role>, &Vars)>, out: &mut Vec<Handler>) {
+        for n in nodes {
+            match n {
+                TaskNode::Task(t) => out.push(Handler {
+                    task: t.clone(),
+                    role: role.map(|(r, _)| r.clone()),
+                    params: role
+                        .filter(|(_, p)| !p.is_empty())
+                        .map(|(_, p)| Arc::new(p.clone())),
+                }),
+                TaskNode::Block(b) => {
+                    let role = match &b.role {
+                        Some(r) => Some((r, &b.common.vars)),
+                        None => role,
+                    };
+                    walk(&b.block, role, out);
+                    walk(&b.rescue, role, out);
+                    walk(&b.always, role, out);
+                }
+                TaskNode::Include(_) => {}
             }
-            TaskNode::Include(_) => {}
         }
     }
+    let mut out = Vec::new();
+    walk(nodes, None, &mut out);
     out
 }
 

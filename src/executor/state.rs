@@ -30,6 +30,8 @@ pub struct HostState {
     pub pending_handlers: Vec<String>,
     /// `meta: end_host` was run in the current play.
     pub ended: bool,
+    /// Keys of the deduplicated roles (`Block::role_once`) already run in the current play.
+    pub roles_done: std::collections::HashSet<String>,
     /// The host took part in a play (only those appear in the recap).
     pub played: bool,
     /// The last failed task's name and result (for `ansible_failed_task`/`_result` in rescue).
@@ -51,6 +53,7 @@ impl HostState {
             would_change: false,
             pending_handlers: Vec::new(),
             ended: false,
+            roles_done: std::collections::HashSet::new(),
             played: false,
             last_failure: None,
         }

@@ -40,8 +40,12 @@ pub(crate) struct Outcome {
     pub assumed: bool,
 }
 
-/// A `run_once` result shared with the other hosts.
-pub(crate) type SharedOutcome = Outcome;
+/// A `run_once` task at one position: the host that runs it and its outcome once known.
+#[derive(Clone)]
+pub(crate) struct RunOnce {
+    runner: String,
+    outcome: Arc<tokio::sync::watch::Sender<Option<Outcome>>>,
+}
 
 const NO_LOG_MSG: &str =
     "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
@@ -96,8 +100,11 @@ impl Outcome {
         }
     }
     fn finalize_result(&mut self) {
-        let changed = self.status == Status::Changed;
         let failed = matches!(self.status, Status::Failed | Status::Ignored);
+        // A command that ran and then failed still changed something (Ansible keeps
+        // `changed: true` in its failed result).
+        let changed = self.status == Status::Changed
+            || (failed && self.result.get("changed") == Some(&json!(true)));
         self.result.insert("changed".into(), json!(changed));
         if failed {
             self.result.insert("failed".into(), json!(true));
@@ -471,42 +478,21 @@ impl Executor {
             return Flow::Stop;
         }
         let started = Instant::now();
-        // `meta` runs handlers itself, which take their own fork slots.
-        let is_meta = matches!(&kind, TaskKind::Task(t) if t.module == "meta");
-        let _permit = if is_meta {
-            None
-        } else {
-            ctx.forks.acquire().await.ok()
-        };
         let no_log = tinh.no_log.unwrap_or(false);
+        if let Some(t) = &task
+            && tinh.run_once.unwrap_or(false)
+        {
+            return self
+                .run_once(ctx, host, t, &tinh, &name, &loc, handler, pos, no_log)
+                .await;
+        }
+        let _permit = ctx.forks.acquire().await;
         let Some(task) = task else {
             let outcome = self.gather(ctx, host, &tinh).await;
             return self.finish_task(
                 ctx, host, None, &tinh, &name, &loc, handler, outcome, started,
             );
         };
-        // run_once: the first host runs it, the others take its result.
-        if tinh.run_once.unwrap_or(false) {
-            let cell = {
-                let mut map = ctx.run_once.lock().expect("run_once lock");
-                map.entry(pos.clone()).or_default().clone()
-            };
-            let outcome = cell
-                .get_or_init(|| async { self.task_outcomes(ctx, host, &task, &tinh, no_log).await })
-                .await
-                .clone();
-            return self.finish_task(
-                ctx,
-                host,
-                Some(&task),
-                &tinh,
-                &name,
-                &loc,
-                handler,
-                outcome,
-                started,
-            );
-        }
         let outcome = self.task_outcomes(ctx, host, &task, &tinh, no_log).await;
         self.finish_task(
             ctx,
@@ -519,6 +505,130 @@ impl Executor {
             outcome,
             started,
         )
+    }
+
+    /// `run_once`: the first host of the batch running this task runs it and reports it;
+    /// the others wait (without a fork slot) and take its result: registered variable,
+    /// facts, notifications and failure, as Ansible applies them to every host.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_once(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        task: &Arc<Task>,
+        inh: &Inherited,
+        name: &str,
+        loc: &str,
+        handler: bool,
+        pos: super::lockstep::Position,
+        no_log: bool,
+    ) -> Flow {
+        let started = Instant::now();
+        let slot = {
+            let mut map = ctx.run_once.lock().expect("run_once lock");
+            map.entry(pos.clone())
+                .or_insert_with(|| RunOnce {
+                    runner: ctx
+                        .lockstep
+                        .as_ref()
+                        .and_then(|ls| ls.first_at(&pos, &ctx.batch))
+                        .unwrap_or_else(|| host.to_string()),
+                    outcome: Arc::new(tokio::sync::watch::channel(None).0),
+                })
+                .clone()
+        };
+        if slot.runner == host {
+            let outcome = {
+                let _permit = ctx.forks.acquire().await;
+                self.task_outcomes(ctx, host, task, inh, no_log).await
+            };
+            slot.outcome.send_replace(Some(outcome.clone()));
+            return self.finish_task(
+                ctx,
+                host,
+                Some(task),
+                inh,
+                name,
+                loc,
+                handler,
+                outcome,
+                started,
+            );
+        }
+        let mut rx = slot.outcome.subscribe();
+        let outcome = loop {
+            // The runner may stop before running it (Ctrl-C, any_errors_fatal): so do we.
+            tokio::select! {
+                r = rx.wait_for(Option::is_some) => break match r {
+                    Ok(o) => o
+                        .clone()
+                        .unwrap_or_else(|| Outcome::failed("run_once: no result")),
+                    Err(_) => Outcome::failed("run_once: the host running this task stopped"),
+                },
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                    if self.should_stop(ctx, host) {
+                        return Flow::Stop;
+                    }
+                }
+            }
+        };
+        if outcome.status == Status::Ok
+            && let Some(Json::Object(facts)) = outcome.result.get("ansible_facts")
+        {
+            let vars: Vars = facts
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::template::json_to_unsafe_value(v)))
+                .collect();
+            match task.module.as_str() {
+                "set_fact" => self.set_host_vars(host, vars),
+                "include_vars" => self.set_include_vars(host, vars),
+                _ => {}
+            }
+        }
+        self.apply_shared(ctx, host, task, inh, outcome)
+    }
+
+    /// Applies another host's `run_once` result to this host without reporting it.
+    fn apply_shared(
+        self: &Arc<Self>,
+        ctx: &Arc<PlayCtx>,
+        host: &str,
+        task: &Arc<Task>,
+        inh: &Inherited,
+        mut outcome: Outcome,
+    ) -> Flow {
+        if outcome.status == Status::Failed && inh.ignore_errors.unwrap_or(false) {
+            outcome.status = Status::Ignored;
+        }
+        outcome.finalize_result();
+        self.register_and_notify(host, task, &outcome);
+        match outcome.status {
+            Status::Failed => {
+                self.mark_failed(ctx, host, inh.any_errors_fatal.unwrap_or(false));
+                Flow::Failed
+            }
+            _ => Flow::Continue,
+        }
+    }
+
+    /// `register:` and `notify:` of a finished task.
+    fn register_and_notify(&self, host: &str, t: &Task, outcome: &Outcome) {
+        if let Some(reg) = &t.register {
+            let value =
+                crate::template::json_to_unsafe_value(&Json::Object(outcome.result.clone()));
+            let st = self.host_state(host);
+            let mut st = st.lock().expect("host lock");
+            Arc::make_mut(&mut st.vars).insert(reg.clone(), value);
+        }
+        if outcome.status == Status::Changed && !t.notify.is_empty() {
+            let st = self.host_state(host);
+            let mut st = st.lock().expect("host lock");
+            for n in &t.notify {
+                if !st.pending_handlers.contains(n) {
+                    st.pending_handlers.push(n.clone());
+                }
+            }
+        }
     }
 
     /// Runs a task (all loop items) and returns the aggregated outcome; item results are
@@ -549,7 +659,7 @@ impl Executor {
             if i > 0
                 && let Some(p) = l.pause
             {
-                tokio::time::sleep(Duration::from_secs_f64(p)).await;
+                self.sleep(Duration::from_secs_f64(p)).await;
             }
             let item_scope = self.scope_for(ctx, host, inh, Some(task), &[Arc::new(layer)]);
             let label = match &l.label {
@@ -747,7 +857,11 @@ impl Executor {
                     return o;
                 }
                 Ok(false) if attempt <= retries => {
-                    tokio::time::sleep(Duration::from_secs_f64(delay)).await;
+                    if !self.sleep(Duration::from_secs_f64(delay)).await {
+                        let mut f = Outcome::failed("interrupted while retrying");
+                        f.result.insert("attempts".into(), json!(attempt));
+                        return f;
+                    }
                 }
                 Ok(false) => {
                     let mut f = Outcome::failed(format!(
@@ -785,26 +899,28 @@ impl Executor {
                 .or_insert_with(|| crate::template::json_to_value(v));
         }
         let s = scope.with_layer(Arc::new(layer));
-        if let Some(cw) = &task.changed_when
-            && o.status != Status::Failed
-        {
-            let changed = self.eval_conditions(cw, &s)?;
-            o.status = if changed { Status::Changed } else { Status::Ok };
+        // As Ansible: changed_when first (also on a failed result), then failed_when.
+        let mut changed = probe.result.get("changed") == Some(&json!(true));
+        if let Some(cw) = &task.changed_when {
+            changed = self.eval_conditions(cw, &s)?;
         }
+        let mut failed = o.status == Status::Failed;
         if let Some(fw) = &task.failed_when {
-            let failed = self.eval_conditions_any(fw, &s)?;
-            if failed {
-                o.status = Status::Failed;
-                if o.msg.is_none() {
-                    o.msg = Some("failed_when condition met".into());
-                }
-                o.result.insert("failed_when_result".into(), json!(true));
-            } else if o.status == Status::Failed {
-                o.status = Status::Ok;
-                o.msg = None;
-                o.result.insert("failed_when_result".into(), json!(false));
+            failed = self.eval_conditions_any(fw, &s)?;
+            o.result.insert("failed_when_result".into(), json!(failed));
+            if failed && o.msg.is_none() {
+                o.msg = Some("failed_when condition met".into());
             }
         }
+        o.result.insert("changed".into(), json!(changed));
+        o.status = if failed {
+            Status::Failed
+        } else {
+            if o.status == Status::Failed {
+                o.msg = None;
+            }
+            if changed { Status::Changed } else { Status::Ok }
+        };
         Ok(())
     }
 
@@ -961,6 +1077,9 @@ impl Executor {
                     Err(e) => {
                         let mut o = module_failure(e);
                         o.diffs = diffs;
+                        if COMMAND_MODULES.contains(&task.module.as_str()) {
+                            o.result.insert("changed".into(), json!(true));
+                        }
                         o
                     }
                 }
@@ -991,22 +1110,7 @@ impl Executor {
         }
         outcome.finalize_result();
         if let Some(t) = task {
-            if let Some(reg) = &t.register {
-                let value =
-                    crate::template::json_to_unsafe_value(&Json::Object(outcome.result.clone()));
-                let st = self.host_state(host);
-                let mut st = st.lock().expect("host lock");
-                Arc::make_mut(&mut st.vars).insert(reg.clone(), value);
-            }
-            if outcome.status == Status::Changed && !t.notify.is_empty() {
-                let st = self.host_state(host);
-                let mut st = st.lock().expect("host lock");
-                for n in &t.notify {
-                    if !st.pending_handlers.contains(n) {
-                        st.pending_handlers.push(n.clone());
-                    }
-                }
-            }
+            self.register_and_notify(host, t, &outcome);
         }
         let status = outcome.status;
         if status == Status::Failed {

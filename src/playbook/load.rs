@@ -72,6 +72,7 @@ const FREE_FORM: &[(&str, &[&str])] = &[
     ("raw", &["executable"]),
     ("include_vars", &["name", "file", "dir"]),
     ("set_fact", &[]),
+    ("meta", &[]),
 ];
 
 const PLAY_KEYS: &[&str] = &[
@@ -171,10 +172,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "throttle is not supported yet; use serial or --forks",
     ),
     ("delegate_facts", "delegate_facts is not supported"),
-    (
-        "connection",
-        "only SSH connections are supported (and ansible_connection=local in the inventory)",
-    ),
     ("module_defaults", "module_defaults is not supported"),
     ("debugger", "the task debugger is not supported"),
     (
@@ -209,7 +206,6 @@ pub struct Loader {
     roles_path: Vec<PathBuf>,
     playbook_dir: PathBuf,
     role_cache: Mutex<HashMap<(PathBuf, String), Arc<Role>>>,
-    stack: Mutex<Vec<PathBuf>>,
 }
 
 fn loc(node: &Node) -> Location {
@@ -390,7 +386,6 @@ impl Loader {
             roles_path,
             playbook_dir: playbook_dir.to_path_buf(),
             role_cache: Mutex::new(HashMap::new()),
-            stack: Mutex::new(Vec::new()),
         }
     }
 
@@ -398,33 +393,37 @@ impl Loader {
     pub fn load_playbook(&self, path: &Path) -> Result<Playbook> {
         let mut plays = Vec::new();
         self.load_plays(path, None, &mut plays)?;
+        // `playbook_dir` is absolute in Ansible; `site.yml`'s parent would be "".
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
         Ok(Playbook {
             path: path.to_path_buf(),
-            dir: path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(".")),
+            dir: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
             plays,
         })
     }
 
-    fn enter(&self, path: &Path, at: Option<&Location>) -> Result<PathGuard<'_>> {
+    fn enter(&self, path: &Path, at: Option<&Location>) -> Result<PathGuard> {
         let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let mut stack = self.stack.lock().expect("loader stack lock");
-        if stack.contains(&canon) {
+        LOADING.with(|stack| {
+            let mut stack = stack.borrow_mut();
+            if !stack.contains(&canon) {
+                stack.push(canon);
+                return Ok(PathGuard);
+            }
             let chain: Vec<String> = stack
                 .iter()
                 .chain(std::iter::once(&canon))
                 .map(|p| p.display().to_string())
                 .collect();
             let l = at.cloned().unwrap_or_else(|| Location::file_start(path));
-            return Err(LoadError::new(
+            Err(LoadError::new(
                 &l,
                 format!("cyclic include: {}", chain.join(" -> ")),
-            ));
-        }
-        stack.push(canon);
-        Ok(PathGuard { loader: self })
+            ))
+        })
     }
 
     fn load_plays(&self, path: &Path, at: Option<&Location>, out: &mut Vec<Play>) -> Result<()> {
@@ -497,9 +496,7 @@ impl Loader {
                 ));
             }
             if let Some((_, why)) = UNSUPPORTED.iter().find(|(u, _)| *u == key) {
-                let harmless = (key == "become_method" && v.as_str() == Some("sudo"))
-                    || (key == "connection" && v.as_str() == Some("ssh"));
-                if !harmless {
+                if !(key == "become_method" && v.as_str() == Some("sudo")) {
                     return Err(LoadError::new(&k.loc, format!("'{key}': {why}")));
                 }
                 continue;
@@ -584,9 +581,10 @@ impl Loader {
         if play.name.is_empty() {
             play.name = play.hosts.clone();
         }
-        for r in &play.roles {
-            collect_role_handlers(r, &mut play.handlers);
-        }
+        // Role handlers come first, as Ansible compiles them before the play's own.
+        let mut handlers = role_handlers(&play);
+        handlers.append(&mut play.handlers);
+        play.handlers = handlers;
         Ok(play)
     }
 
@@ -607,6 +605,20 @@ impl Loader {
             "any_errors_fatal" => c.any_errors_fatal = Some(expect_bool(v, key)?),
             "run_once" => c.run_once = Some(expect_bool(v, key)?),
             "environment" => c.environment = Some(v.to_value()),
+            "connection" => {
+                let kind = expect_string(v, key)?;
+                let kind = match kind.as_str() {
+                    "local" => "local",
+                    "ssh" | "smart" | "paramiko" => "ssh",
+                    other => {
+                        return Err(LoadError::new(
+                            &v.loc,
+                            format!("connection '{other}' is not supported (ssh or local)"),
+                        ));
+                    }
+                };
+                c.connection = Some(kind.to_string());
+            }
             "delegate_to" => {
                 let target = expect_string(v, key)?;
                 if !matches!(target.as_str(), "localhost" | "127.0.0.1") {
@@ -693,6 +705,7 @@ impl Loader {
             rescue: Vec::new(),
             always: Vec::new(),
             role: None,
+            role_once: None,
         };
         for (k, v) in map_entries(node, "a block")? {
             let key = key_str(k)?;
@@ -703,9 +716,8 @@ impl Loader {
                 "always" => block.always = self.task_list(v, dir, role, handlers)?,
                 "when" | "tags" | "become" | "become_user" | "remote_user" | "vars"
                 | "ignore_errors" | "ignore_unreachable" | "no_log" | "check_mode" | "diff"
-                | "environment" | "any_errors_fatal" | "run_once" | "delegate_to" => {
-                    self.common_key(&mut block.common, &key, k, v)?
-                }
+                | "environment" | "any_errors_fatal" | "run_once" | "delegate_to"
+                | "connection" => self.common_key(&mut block.common, &key, k, v)?,
                 other => {
                     let hint = did_you_mean(
                         other,
@@ -743,6 +755,7 @@ impl Loader {
         let mut loop_control: Option<&Node> = None;
         let mut role_opts: Vec<(String, &Node)> = Vec::new();
         let mut file_from_args: Option<String> = None;
+        let mut apply: Option<&Node> = None;
         for (k, v) in map_entries(node, "a task")? {
             let key_name = key_str(k)?;
             if std::ptr::eq(k, key) {
@@ -756,12 +769,7 @@ impl Loader {
                         let an = key_str(ak)?;
                         match an.as_str() {
                             "file" => file_from_args = Some(expect_string(av, "file")?),
-                            "apply" => {
-                                return Err(LoadError::new(
-                                    &ak.loc,
-                                    "include 'apply' is not supported",
-                                ));
-                            }
+                            "apply" => apply = Some(av),
                             _ => role_opts.push((an, av)),
                         }
                     }
@@ -771,7 +779,7 @@ impl Loader {
                 }
                 "when" | "tags" | "become" | "become_user" | "remote_user" | "vars"
                 | "ignore_errors" | "no_log" | "check_mode" | "diff" | "environment"
-                | "any_errors_fatal" | "run_once" | "delegate_to" => {
+                | "any_errors_fatal" | "run_once" | "delegate_to" | "connection" => {
                     self.common_key(&mut common, &key_name, k, v)?
                 }
                 other => {
@@ -801,12 +809,7 @@ impl Loader {
                         for (k, v) in map_entries(value, &kind)? {
                             match key_str(k)?.as_str() {
                                 "file" => f = Some(expect_string(v, "file")?),
-                                "apply" => {
-                                    return Err(LoadError::new(
-                                        &k.loc,
-                                        "include 'apply' is not supported",
-                                    ));
-                                }
+                                "apply" => apply = Some(v),
                                 other => {
                                     return Err(LoadError::new(
                                         &k.loc,
@@ -822,6 +825,7 @@ impl Loader {
                 }
                 .ok_or_else(|| LoadError::new(&value.loc, format!("{kind} needs a file name")))?;
                 let templated = file.contains("{{");
+                let apply = self.apply_keywords(&kind, apply)?;
                 if kind == "import_tasks" {
                     if templated {
                         return Err(LoadError::new(
@@ -846,6 +850,7 @@ impl Loader {
                         rescue: Vec::new(),
                         always: Vec::new(),
                         role: None,
+                        role_once: None,
                     })));
                     return Ok(());
                 }
@@ -866,6 +871,7 @@ impl Loader {
                         preloaded,
                         role: role.cloned(),
                     },
+                    apply,
                 })));
                 Ok(())
             }
@@ -889,7 +895,8 @@ impl Loader {
                         "name" => role_name = Some(expect_string(v, "name")?),
                         "tasks_from" => tasks_from = expect_string(v, "tasks_from")?,
                         "public" | "allow_duplicates" | "rolespec_validate" => {}
-                        "vars_from" | "defaults_from" | "handlers_from" | "apply" => {
+                        "apply" => apply = Some(v),
+                        "vars_from" | "defaults_from" | "handlers_from" => {
                             return Err(LoadError::new(
                                 &v.loc,
                                 format!("{kind} option '{k}' is not supported"),
@@ -905,6 +912,7 @@ impl Loader {
                 }
                 let role_name = role_name
                     .ok_or_else(|| LoadError::new(&value.loc, format!("{kind} needs 'name:'")))?;
+                let apply = self.apply_keywords(&kind, apply)?;
                 if kind == "import_role" && loop_.is_some() {
                     return Err(LoadError::new(
                         &value.loc,
@@ -921,6 +929,7 @@ impl Loader {
                     },
                     params: common.vars.clone(),
                     tasks_from,
+                    once: false,
                 };
                 if kind == "import_role" {
                     out.push(role_block(&use_));
@@ -934,6 +943,7 @@ impl Loader {
                         },
                         loop_,
                         kind: IncludeKind::Role(Box::new(use_)),
+                        apply,
                     })));
                 }
                 Ok(())
@@ -943,6 +953,34 @@ impl Loader {
                 format!("unknown include '{kind}'"),
             )),
         }
+    }
+
+    /// The `apply:` keywords of an include (only include_tasks and include_role take them).
+    fn apply_keywords(&self, kind: &str, node: Option<&Node>) -> Result<Common> {
+        let mut c = Common::default();
+        let Some(node) = node else { return Ok(c) };
+        if kind.starts_with("import_") {
+            return Err(LoadError::new(
+                &node.loc,
+                format!("'apply' is only valid with include_tasks and include_role, not {kind}"),
+            ));
+        }
+        for (k, v) in map_entries(node, "apply")? {
+            let key = key_str(k)?;
+            match key.as_str() {
+                "when" | "tags" | "become" | "become_user" | "remote_user" | "vars"
+                | "ignore_errors" | "ignore_unreachable" | "no_log" | "check_mode" | "diff"
+                | "environment" | "any_errors_fatal" | "run_once" | "delegate_to"
+                | "connection" => self.common_key(&mut c, &key, k, v)?,
+                other => {
+                    return Err(LoadError::new(
+                        &k.loc,
+                        format!("'{other}' is not valid in apply (block keywords only)"),
+                    ));
+                }
+            }
+        }
+        Ok(c)
     }
 
     fn resolve_task_file(
@@ -1215,7 +1253,9 @@ impl Loader {
                 "role" | "name" => {}
                 "when" | "tags" | "become" | "become_user" | "remote_user" | "ignore_errors"
                 | "no_log" | "check_mode" | "diff" | "environment" | "any_errors_fatal"
-                | "delegate_to" | "run_once" => self.common_key(&mut common, &key, k, v)?,
+                | "delegate_to" | "run_once" | "connection" => {
+                    self.common_key(&mut common, &key, k, v)?
+                }
                 "vars" => params.extend(node_to_vars(v, "vars")?),
                 _ if TASK_KEYS.contains(&key.as_str()) => {
                     return Err(LoadError::new(
@@ -1230,6 +1270,7 @@ impl Loader {
         }
         let role = self.load_role(&name, "main", dir, &node.loc)?;
         Ok(RoleUse {
+            once: !role.allow_duplicates,
             role,
             loc: loc(node),
             common,
@@ -1313,12 +1354,16 @@ impl Loader {
             None => Vec::new(),
         };
         let mut dependencies = Vec::new();
+        let mut allow_duplicates = false;
         if let Some(meta) = main_file(&path.join("meta"), "main") {
             let doc = read_yaml(&meta, Some(at))?;
             if let Some(deps) = doc.get("dependencies") {
                 for d in deps.as_seq().unwrap_or_default() {
                     dependencies.push(self.role_use(d, &path)?);
                 }
+            }
+            if let Some(v) = doc.get("allow_duplicates") {
+                allow_duplicates = expect_bool(v, "allow_duplicates")?;
             }
         }
         let role = Arc::new(Role {
@@ -1329,6 +1374,7 @@ impl Loader {
             tasks,
             handlers,
             dependencies,
+            allow_duplicates,
             context,
         });
         self.role_cache
@@ -1362,15 +1408,20 @@ impl Loader {
     }
 }
 
-struct PathGuard<'a> {
-    loader: &'a Loader,
+thread_local! {
+    /// Files being loaded on this thread, outermost first, to detect cycles. Per thread:
+    /// hosts load dynamic includes at the same time on several threads, each synchronously.
+    static LOADING: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-impl Drop for PathGuard<'_> {
+/// Pops the file from [`LOADING`] when its loading ends.
+struct PathGuard;
+
+impl Drop for PathGuard {
     fn drop(&mut self) {
-        if let Ok(mut stack) = self.loader.stack.lock() {
-            stack.pop();
-        }
+        LOADING.with(|stack| {
+            stack.borrow_mut().pop();
+        });
     }
 }
 
@@ -1396,6 +1447,18 @@ pub fn role_block(use_: &RoleUse) -> TaskNode {
     let mut common = use_.common.clone();
     // Role params rank above role vars: carried as block vars of the role block.
     common.vars = use_.params.clone();
+    let role_once = use_.once.then(|| {
+        let params: Vec<(&String, &Value)> = use_.params.iter().collect();
+        let when: Vec<&str> = use_.common.when.iter().map(|c| c.expr.as_str()).collect();
+        format!(
+            "{}|{}|{}|{:?}|{:?}",
+            use_.role.path.display(),
+            use_.tasks_from,
+            serde_json::to_string(&params).unwrap_or_default(),
+            when,
+            use_.common.tags
+        )
+    });
     TaskNode::Block(Arc::new(Block {
         name: None,
         loc: use_.loc.clone(),
@@ -1404,14 +1467,61 @@ pub fn role_block(use_: &RoleUse) -> TaskNode {
         rescue: Vec::new(),
         always: Vec::new(),
         role: Some(use_.role.clone()),
+        role_once,
     }))
 }
 
-fn collect_role_handlers(use_: &RoleUse, out: &mut Vec<TaskNode>) {
-    for dep in &use_.role.dependencies {
-        collect_role_handlers(dep, out);
+/// The handlers of every role a play applies (`roles:`, dependencies, import_role and
+/// include_role), once per role, each as a block carrying the role and its parameters.
+fn role_handlers(play: &Play) -> Vec<TaskNode> {
+    fn walk(nodes: &[TaskNode], seen: &mut Vec<PathBuf>, out: &mut Vec<TaskNode>) {
+        for n in nodes {
+            match n {
+                TaskNode::Task(_) => {}
+                TaskNode::Block(b) => {
+                    // Dependencies are nested role blocks: their handlers come first.
+                    walk(&b.block, seen, out);
+                    walk(&b.rescue, seen, out);
+                    walk(&b.always, seen, out);
+                    if let Some(r) = &b.role
+                        && !seen.contains(&r.path)
+                    {
+                        seen.push(r.path.clone());
+                        if !r.handlers.is_empty() {
+                            out.push(TaskNode::Block(Arc::new(Block {
+                                name: None,
+                                loc: b.loc.clone(),
+                                common: Common {
+                                    vars: b.common.vars.clone(),
+                                    ..Common::default()
+                                },
+                                block: r.handlers.clone(),
+                                rescue: Vec::new(),
+                                always: Vec::new(),
+                                role: Some(r.clone()),
+                                role_once: None,
+                            })));
+                        }
+                    }
+                }
+                TaskNode::Include(inc) => match &inc.kind {
+                    IncludeKind::Role(u) => walk(&[role_block(u)], seen, out),
+                    IncludeKind::Tasks {
+                        preloaded: Some(tasks),
+                        ..
+                    } => walk(tasks, seen, out),
+                    IncludeKind::Tasks { .. } => {}
+                },
+            }
+        }
     }
-    out.extend(use_.role.handlers.iter().cloned());
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    let roles: Vec<TaskNode> = play.roles.iter().map(role_block).collect();
+    for list in [&play.pre_tasks, &roles, &play.tasks, &play.post_tasks] {
+        walk(list, &mut seen, &mut out);
+    }
+    out
 }
 
 fn parse_serial(v: &Node) -> Result<Vec<Serial>> {

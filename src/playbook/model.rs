@@ -110,6 +110,8 @@ pub struct Common {
     pub run_once: Option<bool>,
     /// `delegate_to:` (only `localhost` style delegation to the controller is supported).
     pub delegate_to: Option<String>,
+    /// `connection:` (`local` or `ssh`); an `ansible_connection` variable still wins.
+    pub connection: Option<String>,
 }
 
 /// A condition expression with its location.
@@ -149,6 +151,9 @@ pub struct Block {
     pub always: Vec<TaskNode>,
     /// Set when this block is a role application (`roles:`, `import_role`, `include_role`).
     pub role: Option<Arc<Role>>,
+    /// For `roles:` entries and meta dependencies: the role runs once per host and play
+    /// for this key (role, parameters, `when` and tags), as Ansible deduplicates roles.
+    pub role_once: Option<String>,
 }
 
 /// What a dynamic include brings in.
@@ -182,6 +187,9 @@ pub struct Include {
     pub loop_: Option<Loop>,
     /// What is included.
     pub kind: IncludeKind,
+    /// `apply:` keywords given to the included tasks (the include's own `tags` and `when`
+    /// apply only to the include itself, as in Ansible).
+    pub apply: Common,
 }
 
 /// A loop over items.
@@ -301,6 +309,9 @@ pub struct RoleUse {
     pub params: Vars,
     /// `tasks_from:` (default `main`).
     pub tasks_from: String,
+    /// Run once per host and play even when referenced again (`roles:` entries and
+    /// dependencies without `allow_duplicates: true`; never for import/include_role).
+    pub once: bool,
 }
 
 /// A loaded role.
@@ -320,6 +331,8 @@ pub struct Role {
     pub handlers: Vec<TaskNode>,
     /// `meta/main.yml` dependencies, in order, run before this role.
     pub dependencies: Vec<RoleUse>,
+    /// `meta/main.yml` `allow_duplicates: true`.
+    pub allow_duplicates: bool,
     /// The role context shared by its tasks.
     pub context: Arc<RoleContext>,
 }

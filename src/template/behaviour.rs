@@ -56,6 +56,10 @@ fn single_expressions_keep_native_types() {
     );
     // whitespace around a string result is kept
     assert_eq!(r("{{ 'a' }}\n"), Value::from("a\n"));
+    // ... and makes a scalar result text, as Ansible renders `content: "{{ port }}\n"`
+    assert_eq!(r("{{ n }}\n"), Value::from("5\n"));
+    assert_eq!(r(" {{ n > 1 }}"), Value::from(" True"));
+    assert_eq!(r("{{ none }}\n"), Value::from("None\n"));
 }
 
 #[test]

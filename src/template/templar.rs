@@ -155,7 +155,13 @@ impl Templar {
         if let Some(expr) = single_expression(text) {
             let v = self.eval_in(expr, root)?;
             let trimmed = text.trim();
-            if trimmed.len() == text.len() || !matches!(v.kind(), ValueKind::String) {
+            // Containers keep their type even with whitespace around (`loop: >` blocks);
+            // a scalar with whitespace around is text, as in Ansible (`content: "{{ n }}\n"`).
+            let container = matches!(
+                v.kind(),
+                ValueKind::Seq | ValueKind::Map | ValueKind::Iterable | ValueKind::Plain
+            );
+            if trimmed.len() == text.len() || container || v.is_undefined() {
                 return Ok(v);
             }
             // Surrounding whitespace is part of a string result (`content: "{{ x }}\n"`).
