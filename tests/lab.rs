@@ -2,6 +2,8 @@
 //! from tests/lab/lab.sh answer over ssh as themselves, are isolated from each other, run
 //! services from init scripts, and the `shipshape` binary converges a playbook on them.
 
+// The shared harness re-exports the loopback lab, which these tests do not use.
+#[allow(unused_imports)]
 mod support;
 
 use std::process::{Command, Output};

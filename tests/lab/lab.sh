@@ -60,6 +60,7 @@ cmd_rootfs() {
     postprocess_rootfs "$tmp"
     mv "$tmp" "$ROOTFS"
     echo "built $(date -u +%FT%TZ) in $((SECONDS - start)) s" >"$ROOTFS/.lab-ready"
+    exec 9>&-
     log "rootfs ready in $((SECONDS - start)) s"
 }
 
@@ -149,13 +150,13 @@ ensure_bridge() {
         ip link add "$BRIDGE" type bridge
         echo 1 >"/proc/sys/net/ipv6/conf/$BRIDGE/disable_ipv6" 2>/dev/null || true
     fi
-    ip addr show dev "$BRIDGE" | grep -q "inet $NET.1/24" || ip addr add "$NET.1/24" dev "$BRIDGE"
+    ip -4 -o addr show dev "$BRIDGE" | grep "inet $NET.1/24" >/dev/null || ip addr add "$NET.1/24" dev "$BRIDGE"
     ip link set "$BRIDGE" up
 }
 
 ensure_netns() {
     local i=$1 h=lab$1 v=vlab$1
-    ip netns list | grep -qw "^$h" || ip netns add "$h"
+    [ -e "/run/netns/$h" ] || ip netns add "$h"
     if ! ip link show "$v" >/dev/null 2>&1; then
         ip netns exec "$h" ip link del eth0 2>/dev/null || true
         ip link add "$v" type veth peer name eth0 netns "$h"
@@ -166,7 +167,7 @@ ensure_netns() {
     ip netns exec "$h" sh -c "
         echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6 2>/dev/null || true
         ip link set lo up
-        ip addr show dev eth0 | grep -q 'inet $(host_ip "$i")/24' || ip addr add $(host_ip "$i")/24 dev eth0
+        ip -4 -o addr show dev eth0 | grep 'inet $(host_ip "$i")/24' >/dev/null || ip addr add $(host_ip "$i")/24 dev eth0
         ip link set eth0 up"
 }
 
@@ -302,6 +303,7 @@ lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^lab[
 cmd_down() {
     need_root
     local dir=${1:-$DEFAULT_DIR} h p pids left t
+    [ -d "$dir" ] && dir=$(cd "$dir" && pwd)
     # SIGTERM to every host's init first (they stop their services in parallel), then SIGKILL.
     for h in $(lab_namespaces); do
         p=$(init_pid "$h")
