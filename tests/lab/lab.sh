@@ -11,7 +11,7 @@
 #   lab.sh status [DIR]           show hosts, namespaces, links
 #   lab.sh stop HOST [DIR]        kill the host's init (its whole PID namespace)
 #   lab.sh cut HOST | uncut HOST  link down / up
-#   lab.sh slow HOST DELAY|off    tc netem delay on the host's link
+#   lab.sh slow HOST DELAY|RATE|off  tc netem delay (200ms) or tbf rate limit (1mbit)
 set -euo pipefail
 
 CACHE=${LAB_CACHE:-/var/cache/shipshape-lab}
@@ -373,16 +373,33 @@ cmd_link() {
 
 cmd_slow() {
     need_root
-    local h=${1:?usage: slow HOST DELAY|off} d=${2:?usage: slow HOST DELAY|off}
+    local h=${1:?usage: slow HOST DELAY|RATE|off} d=${2:?usage: slow HOST DELAY|RATE|off} err
     host_index "$h" >/dev/null
     if ! command -v tc >/dev/null; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q iproute2 >&2 || die "cannot install tc"
     fi
-    if [ "$d" = off ] || [ "$d" = 0 ]; then
-        tc qdisc del dev "v$h" root 2>/dev/null || true
-    else
-        tc qdisc replace dev "v$h" root netem delay "$d"
-    fi
+    # Both ends of the link: the bridge side shapes traffic to the host, eth0 traffic from it.
+    tc qdisc del dev "v$h" root 2>/dev/null || true
+    ip netns exec "$h" tc qdisc del dev eth0 root 2>/dev/null || true
+    case $d in
+        off | 0) ;;
+        *bit | *bps)
+            # Bandwidth limit (token bucket): works on kernels without netem.
+            tc qdisc add dev "v$h" root tbf rate "$d" burst 16kb latency 2s
+            ip netns exec "$h" tc qdisc add dev eth0 root tbf rate "$d" burst 16kb latency 2s
+            ;;
+        *)
+            # Latency: DELAY added to every packet to the host (tc netem).
+            if ! err=$(tc qdisc add dev "v$h" root netem delay "$d" 2>&1); then
+                if zgrep -q '^# CONFIG_NET_SCH_NETEM is not set' /proc/config.gz 2>/dev/null \
+                    || [[ $err == *"qdisc kind is unknown"* ]]; then
+                    echo "lab.sh: this kernel has no netem (CONFIG_NET_SCH_NETEM), cannot add delay; use a rate instead: slow $h 1mbit" >&2
+                    exit 3
+                fi
+                die "tc netem: $err"
+            fi
+            ;;
+    esac
 }
 
 case ${1:-} in
