@@ -42,7 +42,10 @@ fn hosts_answer_as_themselves_and_are_isolated() {
     // Each host is its own PID namespace with the lab init as PID 1 and no systemd.
     let init = ok(
         "pid 1",
-        lab.ssh(3, "cat /proc/1/comm; test -d /run/systemd/system && echo systemd || true"),
+        lab.ssh(
+            3,
+            "cat /proc/1/comm; test -d /run/systemd/system && echo systemd || true",
+        ),
     );
     assert_eq!(init.trim(), "init");
     // Hosts see only the lab network: no default route.
@@ -101,9 +104,13 @@ fn faults_stop_cut_and_slow_a_host() {
         Err(e) => panic!("slow lab3 300ms: {e}"),
     }
     // A bandwidth limit works everywhere: 1 MB at 2 Mbit/s takes 4 s instead of a blink.
-    lab.control(&["slow", "lab3", "2mbit"]).expect("rate-limit lab3");
+    lab.control(&["slow", "lab3", "2mbit"])
+        .expect("rate-limit lab3");
     let start = std::time::Instant::now();
-    let bytes = ok("bulk read", lab.ssh(3, "head -c 1000000 /dev/zero | tr '\\0' x"));
+    let bytes = ok(
+        "bulk read",
+        lab.ssh(3, "head -c 1000000 /dev/zero | tr '\\0' x"),
+    );
     assert_eq!(bytes.len(), 1_000_000);
     assert!(
         start.elapsed() >= std::time::Duration::from_secs(3),
@@ -112,11 +119,17 @@ fn faults_stop_cut_and_slow_a_host() {
     );
     lab.control(&["slow", "lab3", "off"]).expect("unslow lab3");
     let start = std::time::Instant::now();
-    ok("bulk read after off", lab.ssh(3, "head -c 1000000 /dev/zero | tr '\\0' x"));
+    ok(
+        "bulk read after off",
+        lab.ssh(3, "head -c 1000000 /dev/zero | tr '\\0' x"),
+    );
     assert!(start.elapsed() < std::time::Duration::from_secs(3));
 
     lab.control(&["stop", "lab1"]).expect("stop lab1");
-    assert!(!lab.ssh(1, "true").status.success(), "lab1 answered after stop");
+    assert!(
+        !lab.ssh(1, "true").status.success(),
+        "lab1 answered after stop"
+    );
     ok("lab2 unaffected", lab.ssh(2, "hostname"));
 }
 
@@ -131,7 +144,12 @@ fn recap(stdout: &str) -> Vec<(String, Json)> {
         .as_array()
         .expect("recap hosts array")
         .iter()
-        .map(|pair| (pair[0].as_str().unwrap_or_default().to_string(), pair[1].clone()))
+        .map(|pair| {
+            (
+                pair[0].as_str().unwrap_or_default().to_string(),
+                pair[1].clone(),
+            )
+        })
         .collect()
 }
 
@@ -190,15 +208,24 @@ fn down_leaves_nothing_behind() {
     let Some(lab) = NetLab::up(3) else { return };
     let dir = lab.dir().to_path_buf();
     lab.down().expect("down");
-    let netns = Command::new("ip").args(["netns", "list"]).output().expect("ip netns");
+    let netns = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns");
     let netns = String::from_utf8_lossy(&netns.stdout).into_owned();
     assert!(
         !netns.lines().any(|l| l.starts_with("lab")),
         "namespaces left: {netns}"
     );
-    let bridge = Command::new("ip").args(["link", "show", "lab0"]).output().expect("ip link");
+    let bridge = Command::new("ip")
+        .args(["link", "show", "lab0"])
+        .output()
+        .expect("ip link");
     assert!(!bridge.status.success(), "bridge lab0 left behind");
-    let links = Command::new("ip").args(["-o", "link"]).output().expect("ip link");
+    let links = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("ip link");
     assert!(
         !String::from_utf8_lossy(&links.stdout).contains("vlab"),
         "veths left behind"

@@ -129,7 +129,10 @@ impl NetLab {
             .args(["-F", "/dev/null", "-i"])
             .arg(self.key())
             .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts().display()))
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                self.known_hosts().display()
+            ))
             .args([
                 "-o",
                 "GlobalKnownHostsFile=/dev/null",
