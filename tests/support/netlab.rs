@@ -170,10 +170,10 @@ impl NetLab {
 
 impl Drop for NetLab {
     fn drop(&mut self) {
-        if self.owned {
-            if let Err(e) = run_script(&["down", &self.dir.to_string_lossy()]) {
-                eprintln!("netlab down failed: {e}");
-            }
+        if self.owned
+            && let Err(e) = run_script(&["down", &self.dir.to_string_lossy()])
+        {
+            eprintln!("netlab down failed: {e}");
         }
     }
 }
