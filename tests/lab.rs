@@ -125,12 +125,33 @@ fn faults_stop_cut_and_slow_a_host() {
     );
     assert!(start.elapsed() < std::time::Duration::from_secs(3));
 
+    ok("state on lab1", lab.ssh(1, "echo kept > /root/state"));
+    let status = || lab.control(&["status"]).expect("status");
+    let init_of = |status: &str, host: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(&format!("{host} ")))
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("init=")))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("{host} not in status:\n{status}"))
+    };
+    let before = status();
     lab.control(&["stop", "lab1"]).expect("stop lab1");
     assert!(
         !lab.ssh(1, "true").status.success(),
         "lab1 answered after stop"
     );
     ok("lab2 unaffected", lab.ssh(2, "hostname"));
+    assert_eq!(init_of(&status(), "lab1"), "init=stopped");
+    // `up` again restarts only the stopped host, which keeps its files (like a reboot).
+    lab.up_again().expect("up again");
+    assert_eq!(
+        ok("lab1 back", lab.ssh(1, "cat /root/state")).trim(),
+        "kept"
+    );
+    let after = status();
+    assert_eq!(init_of(&before, "lab2"), init_of(&after, "lab2"));
+    assert_ne!(init_of(&before, "lab1"), init_of(&after, "lab1"));
 }
 
 /// Recap stats per host from `--output jsonl`.

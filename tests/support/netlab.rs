@@ -161,6 +161,12 @@ impl NetLab {
         run_script(&all)
     }
 
+    /// Runs `up` again on the running lab (idempotent: only stopped hosts are restarted).
+    pub fn up_again(&self) -> Result<String, String> {
+        let dir = self.dir.to_str().expect("lab dir is UTF-8");
+        run_script(&["up", &self.hosts.to_string(), dir])
+    }
+
     /// Tears the lab down now and reports failures (drop does the same, silently).
     pub fn down(mut self) -> Result<(), String> {
         self.owned = false;
