@@ -182,14 +182,26 @@ init_pid() { # the host's PID 1, as seen from the root namespace ('' when not ru
     done
 }
 
+# Closes every descriptor but 0-2 (and bash's own script fd): long-lived host processes must not
+# hold the caller's pipes (cargo's jobserver, a test harness waiting for EOF...).
+close_fds() {
+    local fd
+    for fd in $(ls "/proc/$BASHPID/fd"); do
+        case $fd in 0 | 1 | 2 | 255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+    done
+}
+
 start_host() {
     local i=$1 dir=$2 n=$3 h=lab$1 hd=$2/hosts/lab$1
     [ -n "$(init_pid "$h")" ] && return 0
     mkdir -p "$hd"
     rm -rf "$hd/work" "$hd/merged"
     mkdir -p "$hd/upper" "$hd/work" "$hd/merged"
-    setsid ip netns exec "$h" unshare --mount --pid --uts --ipc --fork --propagation private -- \
-        "$SELF" __stage "$h" "$dir" "$n" </dev/null >"$hd/console.log" 2>&1 &
+    (
+        close_fds
+        exec setsid ip netns exec "$h" unshare --mount --pid --uts --ipc --fork --propagation private -- \
+            "$SELF" __stage "$h" "$dir" "$n"
+    ) </dev/null >"$hd/console.log" 2>&1 &
     echo $! >"$hd/unshare.pid"
 }
 
@@ -255,6 +267,7 @@ cmd_stage() {
     pivot_root . .
     umount -l .
     cd /
+    close_fds
     exec env -i TERM=linux PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         setpriv --bounding-set -sys_module,-sys_time,-sys_boot -- "$INIT_PATH"
 }
@@ -298,7 +311,7 @@ cmd_inventory() {
     done >"$dir/known_hosts"
 }
 
-lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^lab[0-9]+$' || true; }
+lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^lab[0-9]+$' | sort -V || true; }
 
 cmd_down() {
     need_root
@@ -401,6 +414,15 @@ cmd_slow() {
             ;;
     esac
 }
+
+# One lab.sh changing the lab at a time (fd 8 is closed for the hosts' processes).
+case ${1:-} in
+    up | down | stop | cut | uncut | slow)
+        need_root
+        exec 8>/run/shipshape-lab.sh.lock
+        flock 8
+        ;;
+esac
 
 case ${1:-} in
     rootfs) cmd_rootfs ;;
