@@ -415,25 +415,30 @@ cmd_slow() {
     esac
 }
 
-# One lab.sh changing the lab at a time (fd 8 is closed for the hosts' processes).
-case ${1:-} in
-    up | down | stop | cut | uncut | slow)
-        need_root
-        exec 8>/run/shipshape-lab.sh.lock
-        flock 8
-        ;;
-esac
+main() {
+    # One lab.sh changing the lab at a time (fd 8 is closed for the hosts' processes).
+    case ${1:-} in
+        up | down | stop | cut | uncut | slow)
+            need_root
+            exec 8>/run/shipshape-lab.sh.lock
+            flock 8
+            ;;
+    esac
 
-case ${1:-} in
-    rootfs) cmd_rootfs ;;
-    up) shift; cmd_up "$@" ;;
-    down) shift; cmd_down "$@" ;;
-    inventory) shift; need_root; cmd_inventory "$@" ;;
-    status) shift; cmd_status "$@" ;;
-    stop) shift; cmd_stop "$@" ;;
-    cut) cmd_link "${2:-}" down ;;
-    uncut) cmd_link "${2:-}" up ;;
-    slow) shift; cmd_slow "$@" ;;
-    __stage) shift; cmd_stage "$@" ;;
-    *) sed -n '2,15s/^# \{0,1\}//p' "$SELF" >&2; exit 2 ;;
-esac
+    case ${1:-} in
+        rootfs) cmd_rootfs ;;
+        up) shift; cmd_up "$@" ;;
+        down) shift; cmd_down "$@" ;;
+        inventory) shift; need_root; cmd_inventory "$@" ;;
+        status) shift; cmd_status "$@" ;;
+        stop) shift; cmd_stop "$@" ;;
+        cut) cmd_link "${2:-}" down ;;
+        uncut) cmd_link "${2:-}" up ;;
+        slow) shift; cmd_slow "$@" ;;
+        __stage) shift; cmd_stage "$@" ;;
+        *) sed -n '2,15s/^# \{0,1\}//p' "$SELF" >&2; exit 2 ;;
+    esac
+}
+
+# On one line: bash has read it whole before running it, so editing this file mid-run is safe.
+main "$@"; exit
