@@ -100,7 +100,7 @@ fn faults_stop_cut_and_slow_a_host() {
                 start.elapsed()
             );
         }
-        Err(e) if e.contains("no netem") => eprintln!("SKIP delay part: {e}"),
+        Err(e) if e.contains("no netem") => support::netlab::skip(&format!("delay part: {e}")),
         Err(e) => panic!("slow lab3 300ms: {e}"),
     }
     // A bandwidth limit works everywhere: 1 MB at 2 Mbit/s takes 4 s instead of a blink.

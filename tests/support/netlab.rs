@@ -24,6 +24,13 @@ pub struct NetLab {
     _guard: MutexGuard<'static, ()>,
 }
 
+/// Says why a test is skipped on the real stderr (not the harness' captured one), so a skip
+/// shows in every `cargo test` run.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP {reason}");
+}
+
 /// tests/lab/lab.sh of this checkout.
 pub fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
@@ -55,12 +62,12 @@ impl NetLab {
     /// rootfs cannot be built; panics when the lab itself fails to come up.
     pub fn up(n: usize) -> Option<NetLab> {
         if std::env::var_os("SHIPSHAPE_NO_NETLAB").is_some() {
-            eprintln!("SKIP netlab: SHIPSHAPE_NO_NETLAB is set");
+            skip("netlab: SHIPSHAPE_NO_NETLAB is set");
             return None;
         }
         // SAFETY: geteuid has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIP netlab: needs root (network, mount and PID namespaces)");
+            skip("netlab: needs root (network, mount and PID namespaces)");
             return None;
         }
         let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -69,7 +76,7 @@ impl NetLab {
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         assert_eq!(rc, 0, "flock {LOCK_FILE}");
         if let Err(e) = run_script(&["rootfs"]) {
-            eprintln!("SKIP netlab: the lab rootfs cannot be built here: {e}");
+            skip(&format!("netlab: the lab rootfs cannot be built here: {e}"));
             return None;
         }
         let dir = std::env::temp_dir().join("shipshape-netlab");
