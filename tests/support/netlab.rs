@@ -7,7 +7,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// Serialises the tests of one process: there is one bridge and one set of namespaces.
 static LOCK: Mutex<()> = Mutex::new(());
@@ -75,7 +75,9 @@ impl NetLab {
         // SAFETY: the descriptor is valid for the lifetime of `file`.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         assert_eq!(rc, 0, "flock {LOCK_FILE}");
-        if let Err(e) = run_script(&["rootfs"]) {
+        // Built (or failed) once per process: a failing debootstrap is not retried by every test.
+        static ROOTFS: OnceLock<Result<String, String>> = OnceLock::new();
+        if let Err(e) = ROOTFS.get_or_init(|| run_script(&["rootfs"])) {
             skip(&format!("netlab: the lab rootfs cannot be built here: {e}"));
             return None;
         }
