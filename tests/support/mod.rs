@@ -3,6 +3,7 @@
 // Every test binary compiles this module but uses only part of it.
 #![allow(dead_code)]
 
+pub mod netlab;
 pub mod sshd;
 
 pub use sshd::TestLab;
