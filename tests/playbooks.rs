@@ -617,3 +617,46 @@ fn vault_files_and_inline_values_decrypt_and_never_print() {
     assert_eq!(no_pw.code, 4, "{}", no_pw.show());
     assert!(no_pw.stderr.contains("!vault"), "{}", no_pw.show());
 }
+
+#[test]
+fn ssh_config_aliases_are_honoured() {
+    let lab = TestLab::start(2);
+    let p = Project::new(&lab, "");
+    let home = tempfile::tempdir().expect("home");
+    std::fs::create_dir_all(home.path().join(".ssh")).expect("mkdir");
+    // The inventory names only aliases; ~/.ssh/config maps them to the lab.
+    std::fs::write(
+        home.path().join(".ssh/config"),
+        format!(
+            "Host web-*\n  User {}\n  Port {}\n  IdentityFile {}\nHost web-a\n  HostName 127.0.0.2\nHost web-b\n  HostName 127.0.0.3\n  ProxyJump {}@127.0.0.2:{}\n",
+            lab.user(),
+            lab.port(),
+            lab.key().display(),
+            lab.user(),
+            lab.port()
+        ),
+    )
+    .expect("write ssh config");
+    let inv = p.file("aliases.ini", "[web]\nweb-a\nweb-b\n");
+    p.file(
+        "site.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: hostname\n      register: out\n      changed_when: false\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+        .args(["playbook", "site.yml", "--output", "jsonl", "-i"])
+        .arg(&inv)
+        .arg("--known-hosts")
+        .arg(lab.known_hosts())
+        .current_dir(p.dir.path())
+        .env("HOME", home.path())
+        .output()
+        .expect("run");
+    let o = Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(o.code, 0, "{}", o.show());
+    assert_eq!(o.recap()["web-a"]["ok"], 1, "{}", o.show());
+    assert_eq!(o.recap()["web-b"]["ok"], 1, "{}", o.show());
+}

@@ -190,7 +190,12 @@ impl Executor {
         }
         .or_else(|| sc.proxy_jump.clone());
         let proxy_jump = match jump_spec {
-            Some(spec) if spec != "none" => Some(Box::new(self.jump_target(&spec, &user, cfg)?)),
+            Some(spec) if spec != "none" => Some(Box::new(self.jump_target(
+                &spec,
+                &user,
+                &identity_files,
+                cfg,
+            )?)),
             _ => None,
         };
         Ok(SshTarget {
@@ -209,6 +214,7 @@ impl Executor {
         &self,
         spec: &str,
         default_user: &str,
+        target_keys: &[PathBuf],
         cfg: &SshConfig,
     ) -> Result<SshTarget, String> {
         // [user@]host[:port]; only the first hop of a chain is supported.
@@ -230,6 +236,11 @@ impl Executor {
         let sc = cfg.lookup(&alias);
         let mut identity_files: Vec<PathBuf> = self.opts.private_key.iter().cloned().collect();
         identity_files.extend(sc.identity_files.iter().cloned());
+        if identity_files.is_empty() {
+            // Nothing configured for the bastion itself: try the target's keys (a bastion
+            // usually accepts the same key), as `ssh -J` would try the default identities.
+            identity_files.extend(target_keys.iter().cloned());
+        }
         Ok(SshTarget {
             name: alias.clone(),
             address: sc.hostname.clone().unwrap_or(alias),
