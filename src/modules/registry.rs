@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, wait_for};
+use crate::modules::{commands, files, users, wait_for};
 
 /// One registered module and its argument rules.
 struct Entry {
@@ -59,6 +59,14 @@ static TABLE: &[Entry] = &[
     Entry {
         module: &wait_for::WaitFor,
         rules: wait_for::RULES,
+    },
+    Entry {
+        module: &users::group::Group,
+        rules: users::group::RULES,
+    },
+    Entry {
+        module: &users::user::User,
+        rules: users::user::RULES,
     },
 ];
 
@@ -120,6 +128,8 @@ mod tests {
             "stat",
             "slurp",
             "wait_for",
+            "group",
+            "user",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
