@@ -7,6 +7,7 @@ pub mod commands;
 pub mod files;
 pub mod pyregex;
 pub mod registry;
+pub mod services;
 pub mod users;
 pub mod wait_for;
 

@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, users, wait_for};
+use crate::modules::{commands, files, services, users, wait_for};
 
 /// One registered module and its argument rules.
 struct Entry {
@@ -68,6 +68,22 @@ static TABLE: &[Entry] = &[
         module: &users::user::User,
         rules: users::user::RULES,
     },
+    Entry {
+        module: &services::service::SERVICE,
+        rules: services::service::RULES,
+    },
+    Entry {
+        module: &services::service::SYSTEMD_SERVICE,
+        rules: services::service::RULES,
+    },
+    Entry {
+        module: &services::service::SYSTEMD,
+        rules: services::service::RULES,
+    },
+    Entry {
+        module: &services::service::SYSVINIT,
+        rules: services::service::RULES,
+    },
 ];
 
 /// The short name of a possibly fully-qualified module name.
@@ -130,6 +146,10 @@ mod tests {
             "wait_for",
             "group",
             "user",
+            "service",
+            "systemd_service",
+            "systemd",
+            "sysvinit",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
