@@ -105,6 +105,8 @@ pub(crate) struct PlayCtx {
     pub abort: AtomicBool,
     pub handlers: Vec<Arc<crate::playbook::Task>>,
     pub run_once: Mutex<HashMap<Vec<u32>, Arc<tokio::sync::OnceCell<task::SharedOutcome>>>>,
+    /// Variable layers every host and task of the batch shares, built on first use.
+    pub batch_layers: std::sync::OnceLock<task::BatchLayers>,
 }
 
 impl Executor {
@@ -266,6 +268,7 @@ impl Executor {
                 abort: AtomicBool::new(false),
                 handlers: handlers.clone(),
                 run_once: Mutex::new(HashMap::new()),
+                batch_layers: std::sync::OnceLock::new(),
             });
             let mut joins = tokio::task::JoinSet::new();
             for h in &batch {
