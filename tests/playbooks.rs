@@ -471,6 +471,52 @@ fn blocks_handlers_loops_register_and_when() {
 }
 
 #[test]
+fn magic_variables_per_host_batch_and_role() {
+    let lab = TestLab::start(2);
+    let p = Project::new(&lab, "[first]\nh1\n");
+    p.file("files/note.txt", "from the playbook\n");
+    p.file("roles/probe/files/role-note.txt", "from the role\n");
+    p.file(
+        "roles/probe/tasks/main.yml",
+        r#"
+- name: magic inside the role
+  copy:
+    dest: "{{ base }}/inside"
+    content: "{{ role_name }}|{{ role_path | basename }}|{{ lookup('file', 'role-note.txt') }}|{{ inventory_hostname_short }}\n"
+"#,
+    );
+    p.file(
+        "site.yml",
+        r#"
+- hosts: lab
+  gather_facts: false
+  serial: 1
+  roles:
+    - probe
+  tasks:
+    - name: magic outside the role
+      copy:
+        dest: "{{ base }}/outside"
+        content: "{{ inventory_hostname }}|{{ group_names | join(',') }}|{{ ansible_play_hosts_all | join(',') }}|{{ ansible_play_batch | join(',') }}|{{ lookup('file', 'note.txt') }}|{{ role_name | default('none') }}|{{ ansible_check_mode }}\n"
+"#,
+    );
+    let out = p.play(&[]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(
+        read(&p.base(0).join("outside")),
+        "h1|first,lab|h1,h2|h1|from the playbook|none|False\n"
+    );
+    assert_eq!(
+        read(&p.base(1).join("outside")),
+        "h2|lab|h1,h2|h2|from the playbook|none|False\n"
+    );
+    assert_eq!(
+        read(&p.base(1).join("inside")),
+        "probe|probe|from the role|h2\n"
+    );
+}
+
+#[test]
 fn bench_workload_runs_unchanged_and_converges() {
     let lab = TestLab::start(3);
     let extra = "[bench:children]\nlab\n\n[lab:vars]\nhttp_port=8080\n";

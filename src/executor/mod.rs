@@ -133,6 +133,8 @@ pub(crate) struct PlayCtx {
     pub abort_failed: AtomicBool,
     pub handlers: Vec<Handler>,
     pub run_once: Mutex<HashMap<Vec<u32>, task::RunOnce>>,
+    /// Variable layers every host and task of the batch shares, built on first use.
+    pub batch_layers: std::sync::OnceLock<task::BatchLayers>,
 }
 
 impl Executor {
@@ -311,6 +313,7 @@ impl Executor {
                 abort_failed: AtomicBool::new(false),
                 handlers: handlers.clone(),
                 run_once: Mutex::new(HashMap::new()),
+                batch_layers: std::sync::OnceLock::new(),
             });
             let mut joins = tokio::task::JoinSet::new();
             for h in &batch {

@@ -47,6 +47,17 @@ pub(crate) struct RunOnce {
     outcome: Arc<tokio::sync::watch::Sender<Option<Outcome>>>,
 }
 
+/// Variable layers that are the same for every host and task of a batch, built once per
+/// batch instead of once per task and host.
+pub(crate) struct BatchLayers {
+    /// `-e` variables.
+    extra_vars: Arc<Vars>,
+    /// Magic variables that do not depend on the host (`groups`, `play_hosts`, ...).
+    play_magic: Arc<Vars>,
+    /// `__file_search` outside roles.
+    file_search: Arc<Vars>,
+}
+
 const NO_LOG_MSG: &str =
     "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
 
@@ -255,8 +266,9 @@ impl Executor {
         layers.push(vars);
         layers.extend(inh.include_params.iter().cloned());
         layers.extend(extra.iter().cloned());
-        layers.push(Arc::new(self.opts.extra_vars.clone()));
-        layers.push(Arc::new(self.magic_vars(ctx, host, inh)));
+        let shared = self.batch_layers(ctx);
+        layers.push(shared.extra_vars.clone());
+        layers.extend(self.magic_layers(shared, host, inh));
         Scope::new(layers)
     }
 
@@ -271,12 +283,10 @@ impl Executor {
             .expect("host lock")
             .inv_vars
             .clone();
-        let scope = Scope::new(vec![
-            inv,
-            ctx.play_vars.clone(),
-            Arc::new(self.opts.extra_vars.clone()),
-            Arc::new(self.magic_vars(ctx, host, &Inherited::default())),
-        ]);
+        let shared = self.batch_layers(ctx);
+        let mut layers = vec![inv, ctx.play_vars.clone(), shared.extra_vars.clone()];
+        layers.extend(self.magic_layers(shared, host, &Inherited::default()));
+        let scope = Scope::new(layers);
         let mut out = Vars::new();
         for (file, loc) in &ctx.play.vars_files {
             let name = self
@@ -293,7 +303,19 @@ impl Executor {
         Ok(Arc::new(out))
     }
 
-    fn magic_vars(&self, ctx: &PlayCtx, host: &str, inh: &Inherited) -> Vars {
+    /// The layers every task of the batch shares, built by the first task that asks.
+    fn batch_layers<'a>(&self, ctx: &'a PlayCtx) -> &'a BatchLayers {
+        ctx.batch_layers.get_or_init(|| BatchLayers {
+            extra_vars: Arc::new(self.opts.extra_vars.clone()),
+            play_magic: Arc::new(self.play_magic_vars(ctx)),
+            file_search: Arc::new(self.file_search_vars(None)),
+        })
+    }
+
+    /// The magic variables of a task on a host, as three layers whose names do not overlap
+    /// (so their order is only the order `vars` lists them in): the host's own
+    /// (`inventory_hostname`, `group_names`), the batch's (shared) and the role's.
+    fn magic_layers(&self, shared: &BatchLayers, host: &str, inh: &Inherited) -> [Arc<Vars>; 3] {
         let mut m = Vars::new();
         m.insert("inventory_hostname".into(), Value::from(host));
         m.insert(
@@ -304,6 +326,17 @@ impl Executor {
             "group_names".into(),
             Value::from(self.inventory.group_names(host)),
         );
+        let role = match inh.role.as_deref() {
+            Some(r) => Arc::new(self.file_search_vars(Some(r))),
+            None => shared.file_search.clone(),
+        };
+        [Arc::new(m), shared.play_magic.clone(), role]
+    }
+
+    /// Magic variables that are the same for every host and task of a batch. Built once:
+    /// `play_hosts` and `ansible_play_batch` alone are lists as long as the batch.
+    fn play_magic_vars(&self, ctx: &PlayCtx) -> Vars {
+        let mut m = Vars::new();
         m.insert("groups".into(), self.groups_value());
         m.insert("hostvars".into(), self.hostvars_value(ctx));
         let play_hosts = Value::from(ctx.play_hosts.clone());
@@ -344,8 +377,15 @@ impl Executor {
                 ("string".to_string(), Value::from("2.17.0")),
             ]),
         );
+        m
+    }
+
+    /// `role_name`, `role_path` (inside a role) and `__file_search`, the directories `file`
+    /// and `template` lookups search.
+    fn file_search_vars(&self, role: Option<&crate::playbook::Role>) -> Vars {
+        let mut m = Vars::new();
         let mut search = Vec::new();
-        if let Some(r) = &inh.role {
+        if let Some(r) = role {
             m.insert("role_name".into(), Value::from(r.name.clone()));
             m.insert(
                 "role_path".into(),
