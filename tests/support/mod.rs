@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod netlab;
+pub mod project;
 pub mod sshd;
 
 pub use sshd::TestLab;
