@@ -349,18 +349,22 @@ async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
                 Arc::new(AtomicBool::new(false)),
             );
             println!("\nplaybook: {}", pb.path.display());
-            for play in &pb.plays {
+            for (n, play) in pb.plays.iter().enumerate() {
                 let hosts = exec
                     .select_hosts(&play.hosts)
                     .map_err(|e| Failure::new(ExitCode::Error, e))?;
+                // The same shape as ansible-playbook --list-hosts.
                 println!(
-                    "\n  play ({}): {}  HOST COUNT: {}",
+                    "\n  play #{} ({}): {}\tTAGS: [{}]\n    pattern: ['{}']\n    hosts ({}):",
+                    n + 1,
                     play.hosts,
                     play.name,
+                    play.common.tags.join(", "),
+                    play.hosts,
                     hosts.len()
                 );
                 for h in hosts {
-                    println!("    {h}");
+                    println!("      {h}");
                 }
             }
         }
