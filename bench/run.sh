@@ -7,7 +7,7 @@
 #
 #   --tools LIST             comma list of shipshape,ansible,pyinfra (env BENCH_TOOLS; default all)
 #   --ansible-max-hosts N    skip Ansible above N hosts (env BENCH_ANSIBLE_MAX_HOSTS; default 10,
-#                            Ansible needs ~5 minutes per run at 50 hosts; 0 = no limit)
+#                            Ansible needs 3.5-5 minutes per run at 50 hosts; 0 = no limit)
 #   --pyinfra-max-hosts N    the same for pyinfra (env BENCH_PYINFRA_MAX_HOSTS; default 0)
 #   --repeat R               measure everything R times, report the median (env BENCH_REPEAT; 1)
 #   --work DIR               scratch directory (env BENCH_WORK; default bench/.work)
@@ -340,12 +340,19 @@ for n in "${COUNTS[@]}"; do
             fi
         done
     fi
+    echo "- load average after the $n-host runs: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/load.txt"
 done
 
 [ -n "$SKIP_ANSIBLE" ] && want ansible && echo "Ansible skipped: $SKIP_ANSIBLE" >>"$OUT/report.md"
 [ -n "$SKIP_PYINFRA" ] && want pyinfra && echo "pyinfra skipped: $SKIP_PYINFRA" >>"$OUT/report.md"
 status=0
 python3 "$LIB" report "$RESULTS" "$CHECKS" "$TASKS" >>"$OUT/report.md" || status=1
+{
+    echo
+    echo "Machine load (other work on the same 2 CPUs inflates wall times, Ansible's most):"
+    echo
+    cat "$OUT/load.txt" 2>/dev/null || true
+} >>"$OUT/report.md"
 rm -f "$OUT/time.tmp" "$OUT/mem.tmp"
 cat "$OUT/report.md"
 echo

@@ -111,15 +111,17 @@ def changed(tool, run, log):
     if tool == "pyinfra":
         if run == "check":
             # --dry: "--> Detected changes:" table, columns Operation / Change / Conditional
-            # Change; a number is how many hosts would change, "-" none.
+            # Change; "2 (h002, h003)" is how many hosts would change, "-" none. Conditional
+            # changes (may or may not happen) are not counted.
             m = re.search(r"--> Detected changes:\n(.*?)\n\s*\n", text, re.S)
             if not m:
                 return "-"
             total = 0
             for line in m.group(1).splitlines()[1:]:
                 cols = re.split(r"\s{2,}", line.strip())
-                if len(cols) >= 2 and cols[1].isdigit():
-                    total += int(cols[1])
+                n = re.match(r"(\d+)", cols[1]) if len(cols) >= 2 else None
+                if n:
+                    total += int(n.group(1))
             return str(total)
         # -y: "--> Results:" table ending in "Grand total  HOSTS  SUCCESS  ERROR  NOCHANGE";
         # Success counts operations that executed commands, i.e. changes.
