@@ -188,7 +188,7 @@ impl Executor {
         args: &ResultMap,
     ) -> Option<Outcome> {
         let outcome = match task.module.as_str() {
-            "debug" => self.debug(task, scope, args),
+            "debug" => self.debug(scope, args),
             "set_fact" => {
                 let mut vars = Vars::new();
                 // set_fact keeps the raw (rendered) values with their types.
@@ -248,7 +248,7 @@ impl Executor {
         Some(outcome)
     }
 
-    fn debug(&self, task: &Task, scope: &Scope, args: &ResultMap) -> Outcome {
+    fn debug(&self, scope: &Scope, args: &ResultMap) -> Outcome {
         if let Some(level) = arg_f64(args, "verbosity")
             && (self.opts.verbosity as f64) < level
         {
@@ -279,7 +279,6 @@ impl Executor {
             Json::String(s) => s.clone(),
             other => serde_json::to_string_pretty(other).unwrap_or_default(),
         };
-        let _ = task;
         let mut o = Outcome::ok(ResultMap::from_iter([("msg".to_string(), msg)]));
         o.msg = Some(text);
         o

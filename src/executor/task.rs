@@ -492,15 +492,9 @@ impl Executor {
             Some(t) => (t.display_name(), t.loc.to_string()),
             None => ("Gathering Facts".to_string(), ctx.play.loc.to_string()),
         };
-        if let Some(t) = &task
-            && !handler
-        {
-            let mut tags = tinh.tags.clone();
-            tags.extend(t.common.tags.iter().cloned());
-            let _ = &tags;
-            if !self.opts.tags.selects(&tinh.tags) {
-                return Flow::Continue;
-            }
+        // `tinh.tags` holds the task's own tags and every inherited one.
+        if task.is_some() && !handler && !self.opts.tags.selects(&tinh.tags) {
+            return Flow::Continue;
         }
         if self.should_stop(ctx, host) {
             return Flow::Stop;

@@ -197,7 +197,6 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, YamlError> {
 pub fn parse_all(text: &str, file: &Path) -> Result<Vec<Node>, YamlError> {
     let file = Arc::new(file.to_path_buf());
     let mut builder = Builder {
-        file: file.clone(),
         anchors: HashMap::new(),
         stack: Vec::new(),
         docs: Vec::new(),
@@ -227,7 +226,6 @@ enum Frame {
 }
 
 struct Builder {
-    file: Arc<PathBuf>,
     anchors: HashMap<usize, Node>,
     stack: Vec<Frame>,
     docs: Vec<Node>,
@@ -267,7 +265,7 @@ impl Builder {
                     },
                     anchor,
                 ),
-                _ => Err(self.err(loc, "unexpected end of sequence")),
+                _ => Err(Self::err(loc, "unexpected end of sequence")),
             },
             Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Map(entries, _, anchor, loc)) => self.push(
@@ -277,14 +275,13 @@ impl Builder {
                     },
                     anchor,
                 ),
-                _ => Err(self.err(loc, "unexpected end of mapping")),
+                _ => Err(Self::err(loc, "unexpected end of mapping")),
             },
             _ => Ok(()),
         }
     }
 
-    fn err(&self, loc: Location, message: &str) -> YamlError {
-        let _ = &self.file;
+    fn err(loc: Location, message: &str) -> YamlError {
         YamlError {
             loc,
             message: message.into(),
