@@ -940,7 +940,7 @@ impl Executor {
         }
         let mut failed = o.status == Status::Failed;
         if let Some(fw) = &task.failed_when {
-            failed = self.eval_conditions_any(fw, &s)?;
+            failed = self.eval_conditions(fw, &s)?;
             o.result.insert("failed_when_result".into(), json!(failed));
             if failed && o.msg.is_none() {
                 o.msg = Some("failed_when condition met".into());
@@ -956,11 +956,6 @@ impl Executor {
             if changed { Status::Changed } else { Status::Ok }
         };
         Ok(())
-    }
-
-    /// `failed_when` with a list: failed when ANY holds? Ansible ANDs the list; keep Ansible.
-    fn eval_conditions_any(&self, conds: &[Cond], scope: &Scope) -> Result<bool, String> {
-        self.eval_conditions(conds, scope)
     }
 
     /// Dispatches to a controller action or a remote module.
