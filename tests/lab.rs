@@ -6,22 +6,9 @@
 #[allow(unused_imports)]
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-use serde_json::Value as Json;
-use support::netlab::NetLab;
-
-/// stdout of a successful command, or a panic with everything needed to debug it.
-fn ok(what: &str, out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::netlab::{NetLab, assert_changed, ok};
 
 #[test]
 fn hosts_answer_as_themselves_and_are_isolated() {
@@ -154,26 +141,6 @@ fn faults_stop_cut_and_slow_a_host() {
     assert_ne!(init_of(&before, "lab1"), init_of(&after, "lab1"));
 }
 
-/// Recap stats per host from `--output jsonl`.
-fn recap(stdout: &str) -> Vec<(String, Json)> {
-    let recap = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
-        .find(|e| e["event"] == "recap")
-        .unwrap_or_else(|| panic!("no recap in output:\n{stdout}"));
-    recap["hosts"]
-        .as_array()
-        .expect("recap hosts array")
-        .iter()
-        .map(|pair| {
-            (
-                pair[0].as_str().unwrap_or_default().to_string(),
-                pair[1].clone(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn shipshape_gathers_facts_and_converges_on_the_lab() {
     let Some(lab) = NetLab::up(3) else { return };
@@ -191,24 +158,9 @@ fn shipshape_gathers_facts_and_converges_on_the_lab() {
 "#,
     )
     .expect("write playbook");
-    let play = || {
-        Command::new(env!("CARGO_BIN_EXE_shipshape"))
-            .args(["playbook", "site.yml", "--output", "jsonl", "-i"])
-            .arg(lab.inventory())
-            .arg("--known-hosts")
-            .arg(lab.known_hosts())
-            .current_dir(work.path())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run shipshape")
-    };
-    let first = ok("first shipshape run", play());
-    let stats = recap(&first);
+    let (stats, first) = lab.converge(work.path(), "site.yml", &[]);
     assert_eq!(stats.len(), 3, "{first}");
-    for (host, s) in &stats {
-        assert_eq!(s["changed"], 1, "{host}: {first}");
-        assert_eq!(s["failed"].as_u64().unwrap_or(0), 0, "{host}: {first}");
-    }
+    assert_changed(&stats, 1, &first);
     for i in 1..=3 {
         let facts = ok("read facts", lab.ssh(i, "cat /root/facts.txt"));
         assert_eq!(
@@ -217,11 +169,8 @@ fn shipshape_gathers_facts_and_converges_on_the_lab() {
             "facts of lab{i}"
         );
     }
-    let second = ok("second shipshape run", play());
-    for (host, s) in recap(&second) {
-        assert_eq!(s["changed"].as_u64().unwrap_or(0), 0, "{host}: {second}");
-        assert!(s["ok"].as_u64().unwrap_or(0) >= 1, "{host}: {second}");
-    }
+    let (stats, second) = lab.converge(work.path(), "site.yml", &[]);
+    assert_changed(&stats, 0, &second);
 }
 
 #[test]

@@ -6,42 +6,7 @@
 #[allow(unused_imports)]
 mod support;
 
-use std::process::{Command, Output};
-
-use serde_json::Value as Json;
-use support::netlab::NetLab;
-
-/// stdout of a successful command, or a panic with everything needed to debug it.
-fn ok(what: &str, out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Recap stats per host from `--output jsonl`.
-fn recap(stdout: &str) -> Vec<(String, Json)> {
-    let recap = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
-        .find(|e| e["event"] == "recap")
-        .unwrap_or_else(|| panic!("no recap in output:\n{stdout}"));
-    recap["hosts"]
-        .as_array()
-        .expect("recap hosts array")
-        .iter()
-        .map(|pair| {
-            (
-                pair[0].as_str().unwrap_or_default().to_string(),
-                pair[1].clone(),
-            )
-        })
-        .collect()
-}
+use support::netlab::{NetLab, assert_changed, ok};
 
 #[test]
 fn service_starts_and_enables_nginx_idempotently() {
@@ -52,24 +17,9 @@ fn service_starts_and_enables_nginx_idempotently() {
         "- hosts: lab\n  gather_facts: false\n  tasks:\n    - name: nginx runs and starts at boot\n      service: name=nginx state=started enabled=yes\n",
     )
     .expect("write playbook");
-    let play = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_shipshape"))
-            .args(["playbook", "site.yml", "--output", "jsonl", "-i"])
-            .arg(lab.inventory())
-            .arg("--known-hosts")
-            .arg(lab.known_hosts())
-            .args(extra)
-            .current_dir(work.path())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run shipshape")
-    };
-    let check = ok("check run", play(&["--check"]));
-    let stats = recap(&check);
+    let (stats, check) = lab.converge(work.path(), "site.yml", &["--check"]);
     assert_eq!(stats.len(), 2, "{check}");
-    for (host, s) in &stats {
-        assert_eq!(s["changed"], 1, "check mode on {host}: {check}");
-    }
+    assert_changed(&stats, 1, &check);
     let down = ok(
         "curl after check mode",
         lab.ssh(
@@ -79,11 +29,8 @@ fn service_starts_and_enables_nginx_idempotently() {
     );
     assert_eq!(down.trim(), "000", "check mode started nginx");
 
-    let first = ok("first run", play(&[]));
-    for (host, s) in recap(&first) {
-        assert_eq!(s["changed"], 1, "{host}: {first}");
-        assert_eq!(s["failed"].as_u64().unwrap_or(0), 0, "{host}: {first}");
-    }
+    let (stats, first) = lab.converge(work.path(), "site.yml", &[]);
+    assert_changed(&stats, 1, &first);
     let code = ok(
         "curl from lab2",
         lab.ssh(
@@ -100,9 +47,6 @@ fn service_starts_and_enables_nginx_idempotently() {
         "{links}"
     );
 
-    let second = ok("second run", play(&[]));
-    for (host, s) in recap(&second) {
-        assert_eq!(s["changed"].as_u64().unwrap_or(0), 0, "{host}: {second}");
-        assert!(s["ok"].as_u64().unwrap_or(0) >= 1, "{host}: {second}");
-    }
+    let (stats, second) = lab.converge(work.path(), "site.yml", &[]);
+    assert_changed(&stats, 0, &second);
 }

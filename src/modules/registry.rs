@@ -5,101 +5,136 @@ use crate::core::Module;
 use crate::modules::args::Rules;
 use crate::modules::{commands, files, services, users, wait_for};
 
-/// One registered module and its argument rules.
+/// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
     module: &'static dyn Module,
     rules: Rules,
+    /// `ansible.builtin`, or the collection of a module that is not builtin in Ansible
+    /// (`ansible.posix`, `community.general`...): its fully-qualified name uses that prefix.
+    collection: &'static str,
 }
+
+const BUILTIN: &str = "ansible.builtin";
 
 static TABLE: &[Entry] = &[
     Entry {
         module: &commands::command::Command,
         rules: commands::command::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &commands::shell::Shell,
         rules: commands::shell::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &commands::raw::Raw,
         rules: commands::raw::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &files::copy::Copy,
         rules: files::copy::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &files::template::Template,
         rules: files::template::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &files::file::File,
         rules: files::file::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &files::lineinfile::LineInFile,
         rules: files::lineinfile::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &files::blockinfile::BlockInFile,
         rules: files::blockinfile::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &files::replace::Replace,
         rules: files::replace::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &files::stat::Stat,
         rules: files::stat::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &files::slurp::Slurp,
         rules: files::slurp::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &wait_for::WaitFor,
         rules: wait_for::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &users::group::Group,
         rules: users::group::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &users::user::User,
         rules: users::user::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &services::service::SERVICE,
         rules: services::service::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &services::service::SYSTEMD_SERVICE,
         rules: services::service::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &services::service::SYSTEMD,
         rules: services::service::RULES,
+        collection: BUILTIN,
     },
     Entry {
         module: &services::service::SYSVINIT,
         rules: services::service::RULES,
+        collection: BUILTIN,
     },
 ];
 
-/// The short name of a possibly fully-qualified module name.
-fn short_name(name: &str) -> &str {
-    name.strip_prefix("ansible.builtin.")
-        .or_else(|| name.strip_prefix("ansible.legacy."))
-        .unwrap_or(name)
+/// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
+/// `ansible.legacy.copy`, or a collection module by its own collection
+/// (`community.general.ufw`; `ansible.legacy.` is accepted for those too, as Ansible does).
+fn entry(name: &str) -> Option<&'static Entry> {
+    let (collection, short) = match name.rsplit_once('.') {
+        Some((collection, short)) => (Some(collection), short),
+        None => (None, name),
+    };
+    TABLE.iter().find(|e| {
+        e.module.spec().name == short
+            && match collection {
+                None => true,
+                Some(c) => c == e.collection || c == "ansible.legacy",
+            }
+    })
 }
 
-/// Finds a module by name: `copy`, `ansible.builtin.copy` or `ansible.legacy.copy`.
+/// Finds a module by name: `copy`, `ansible.builtin.copy` or `ansible.legacy.copy`, and
+/// collection modules by their collection (`community.general.ufw`).
 pub fn find(name: &str) -> Option<&'static dyn Module> {
-    let short = short_name(name);
-    TABLE
-        .iter()
-        .find(|e| e.module.spec().name == short)
-        .map(|e| e.module)
+    entry(name).map(|e| e.module)
+}
+
+/// The fully-qualified name of a registered module (`ansible.builtin.copy`).
+pub fn qualified_name(name: &str) -> Option<String> {
+    entry(name).map(|e| format!("{}.{}", e.collection, e.module.spec().name))
 }
 
 /// Every registered module, in table order.
@@ -109,12 +144,7 @@ pub fn all() -> impl Iterator<Item = &'static dyn Module> {
 
 /// The extra argument rules of a module (none for an unknown name).
 pub fn rules(name: &str) -> Rules {
-    let short = short_name(name);
-    TABLE
-        .iter()
-        .find(|e| e.module.spec().name == short)
-        .map(|e| e.rules)
-        .unwrap_or(Rules::NONE)
+    entry(name).map(|e| e.rules).unwrap_or(Rules::NONE)
 }
 
 #[cfg(test)]
@@ -130,6 +160,10 @@ mod tests {
         }
         assert!(find("ansible.builtin.nope").is_none());
         assert!(find("community.general.copy").is_none());
+        assert_eq!(
+            qualified_name("copy").as_deref(),
+            Some("ansible.builtin.copy")
+        );
         let names: Vec<&str> = all().map(|m| m.spec().name).collect();
         for want in [
             "command",

@@ -12,6 +12,11 @@
 #   lab.sh stop HOST [DIR]        kill the host's init (its whole PID namespace)
 #   lab.sh cut HOST | uncut HOST  link down / up
 #   lab.sh slow HOST DELAY|RATE|off  tc netem delay (200ms) or tbf rate limit (1mbit)
+#
+# The lab also has its own Debian mirror, signed with a lab key: http://10.213.0.1:8080/debian
+# (every package of the rootfs plus EXTRAS, with their dependencies; the hosts' apt sources point
+# at it) and http://10.213.0.1:8080/extras (suite `lab`: test packages shipshape-demo 1.0 and 1.1,
+# not configured on the hosts). DIR/www is the web root; tests may drop files in DIR/www/files/.
 set -euo pipefail
 
 CACHE=${LAB_CACHE:-/var/cache/shipshape-lab}
@@ -21,7 +26,13 @@ BRIDGE=lab0
 NET=10.213.0
 SUITE=bookworm
 MIRROR=${LAB_MIRROR:-http://deb.debian.org/debian}
-PACKAGES=openssh-server,sudo,iproute2,nftables,iptables,ca-certificates,procps,curl,less,nginx-light,haproxy,mariadb-server,prometheus,prometheus-node-exporter,docker.io
+PACKAGES=openssh-server,sudo,iproute2,nftables,iptables,ca-certificates,procps,curl,less,cron,nginx-light,haproxy,mariadb-server,prometheus,prometheus-node-exporter,docker.io
+# In the lab mirror but not installed: for apt tests, ufw, and the busybox of the lab's web
+# server and Docker test images.
+EXTRAS="hello tree jq ufw busybox-static unzip"
+# Bumped when the rootfs layout changes without a package change: forces a rebuild.
+LAYOUT=2
+WEB_PORT=8080
 INIT_PATH=/usr/local/lib/shipshape-lab/init
 SELF=$(readlink -f "$0")
 
@@ -38,30 +49,118 @@ host_ip() { echo "$NET.$((10 + $1))"; }
 # ---------------------------------------------------------------------------------------------
 # rootfs
 
+# What the cached rootfs was built from: a different stamp means a rebuild.
+stamp() { echo "packages=$PACKAGES extras=$EXTRAS layout=$LAYOUT"; }
+
+rootfs_current() { [ -f "$ROOTFS/.lab-ready" ] && grep -qxF "$(stamp)" "$ROOTFS/.lab-ready"; }
+
+need_tool() { # need_tool COMMAND PACKAGE
+    command -v "$1" >/dev/null && return 0
+    log "installing $2"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >&2 \
+        || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >&2; } \
+        || die "cannot install $2"
+}
+
 cmd_rootfs() {
     need_root
-    [ -f "$ROOTFS/.lab-ready" ] && return 0
+    rootfs_current && return 0
     mkdir -p "$CACHE/debs"
     exec 9>"$CACHE/.rootfs.lock"
     flock 9
-    [ -f "$ROOTFS/.lab-ready" ] && return 0
-    if ! command -v debootstrap >/dev/null; then
-        log "installing debootstrap"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2 \
-            || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2; } \
-            || die "cannot install debootstrap"
-    fi
+    rootfs_current && return 0
+    need_tool debootstrap debootstrap
+    need_tool apt-ftparchive apt-utils
+    need_tool gpg gpg
     local tmp=$CACHE/rootfs.tmp start=$SECONDS
-    rm -rf "$tmp" "$ROOTFS"
-    log "debootstrap $SUITE into $tmp (about 95 s cold)"
+    rm -rf "$tmp"
+    log "debootstrap $SUITE into $tmp (about 6 min cold)"
     debootstrap --variant=minbase --cache-dir="$CACHE/debs" --include="$PACKAGES" \
         "$SUITE" "$tmp" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
         || die "debootstrap failed, see $CACHE/debootstrap.log: $(tail -n 3 "$CACHE/debootstrap.log" | tr '\n' ' ')"
+    build_mirror "$tmp"
     postprocess_rootfs "$tmp"
+    stamp >"$tmp/.lab-ready"
+    echo "built $(date -u +%FT%TZ) in $((SECONDS - start)) s" >>"$tmp/.lab-ready"
+    # Callers hold the netlab lock: no lab host has the old rootfs as its lower layer now.
+    rm -rf "$ROOTFS"
     mv "$tmp" "$ROOTFS"
-    echo "built $(date -u +%FT%TZ) in $((SECONDS - start)) s" >"$ROOTFS/.lab-ready"
     exec 9>&-
     log "rootfs ready in $((SECONDS - start)) s"
+}
+
+# The lab's Debian mirror in $CACHE/www: the rootfs packages plus EXTRAS and their dependencies
+# (downloaded by the new rootfs' own apt, so the closure is exact), and the extras suite; both
+# signed with the lab archive key, whose public half goes into the rootfs.
+build_mirror() {
+    local r=$1 www=$CACHE/www gnupg=$CACHE/gnupg
+    rm -rf "$www" "$CACHE/mirror.tmp"
+    mkdir -p "$www/debian/pool/main" "$www/extras/pool/main" "$CACHE/bin"
+    [ -s "$r/etc/resolv.conf" ] || cp /etc/resolv.conf "$r/etc/resolv.conf"
+    chroot "$r" apt-get update -q >>"$CACHE/debootstrap.log" 2>&1 \
+        && chroot "$r" apt-get install -d -y -q --no-install-recommends $EXTRAS >>"$CACHE/debootstrap.log" 2>&1 \
+        || die "cannot download the mirror's extra packages, see $CACHE/debootstrap.log"
+    cp "$CACHE"/debs/*.deb "$r"/var/cache/apt/archives/*.deb "$www/debian/pool/main/"
+    # busybox: the lab's web server, and the root of the Docker test images.
+    local bb=$CACHE/mirror.tmp/busybox
+    mkdir -p "$bb"
+    dpkg-deb -x "$(ls "$www"/debian/pool/main/busybox-static_*.deb | head -n 1)" "$bb"
+    install -m 755 "$bb/bin/busybox" "$CACHE/bin/busybox"
+    # shipshape-demo 1.0 and 1.1: a package whose upgrade tests can watch.
+    local v d
+    for v in 1.0 1.1; do
+        d=$CACHE/mirror.tmp/demo-$v
+        mkdir -p "$d/DEBIAN" "$d/usr/share/shipshape-demo"
+        echo "$v" >"$d/usr/share/shipshape-demo/version"
+        cat >"$d/DEBIAN/control" <<EOT
+Package: shipshape-demo
+Version: $v
+Architecture: all
+Maintainer: shipshape lab <lab@localhost>
+Section: misc
+Priority: optional
+Description: shipshape lab test package
+ Installs /usr/share/shipshape-demo/version.
+EOT
+        dpkg-deb --root-owner-group --build "$d" "$www/extras/pool/main/shipshape-demo_${v}_all.deb" >/dev/null
+    done
+    rm -rf "$CACHE/mirror.tmp"
+    if [ ! -f "$gnupg/.ready" ]; then
+        rm -rf "$gnupg"
+        install -d -m 700 "$gnupg"
+        gpg --homedir "$gnupg" --batch --passphrase '' --quick-gen-key \
+            'shipshape lab archive <lab@localhost>' ed25519 sign never >/dev/null 2>&1 \
+            || die "cannot generate the lab archive key"
+        touch "$gnupg/.ready"
+    fi
+    gpg --homedir "$gnupg" --export >"$www/lab-archive-keyring.gpg"
+    gpg --homedir "$gnupg" --armor --export >"$www/lab-archive-keyring.asc"
+    index_suite "$www/debian" bookworm
+    index_suite "$www/extras" lab
+    install -D -m 644 "$www/lab-archive-keyring.gpg" "$r/usr/share/keyrings/lab-archive-keyring.gpg"
+    rm -f "$r/etc/apt/sources.list"
+    cat >"$r/etc/apt/sources.list.d/debian.sources" <<EOT
+Types: deb
+URIs: http://$NET.1:$WEB_PORT/debian
+Suites: $SUITE
+Components: main
+Signed-By: /usr/share/keyrings/lab-archive-keyring.gpg
+EOT
+}
+
+index_suite() { # index_suite REPO SUITE: Packages, Release, InRelease, Release.gpg
+    local repo=$1 suite=$2 d=$1/dists/$2
+    mkdir -p "$d/main/binary-amd64"
+    (cd "$repo" && apt-ftparchive packages pool/main) >"$d/main/binary-amd64/Packages"
+    gzip -9kf "$d/main/binary-amd64/Packages"
+    apt-ftparchive -o APT::FTPArchive::Release::Suite="$suite" \
+        -o APT::FTPArchive::Release::Codename="$suite" \
+        -o APT::FTPArchive::Release::Components=main \
+        -o APT::FTPArchive::Release::Architectures="amd64 all" \
+        release "$d" >"$d/Release.tmp"
+    mv "$d/Release.tmp" "$d/Release"
+    gpg --homedir "$CACHE/gnupg" --batch --yes --clearsign -o "$d/InRelease" "$d/Release"
+    gpg --homedir "$CACHE/gnupg" --batch --yes -abs -o "$d/Release.gpg" "$d/Release"
 }
 
 postprocess_rootfs() {
@@ -244,6 +343,7 @@ cmd_stage() {
     mount -o remount,bind,ro "$m/proc/sys"
     # sysfs of this network namespace, read-only.
     mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$m/sys"
+    mount_cgroups "$m"
     mount -t tmpfs -o nosuid,mode=755,size=65536k tmpfs "$m/dev"
     mknod -m 666 "$m/dev/null" c 1 3
     mknod -m 666 "$m/dev/zero" c 1 5
@@ -272,6 +372,53 @@ cmd_stage() {
         setpriv --bounding-set -sys_module,-sys_time,-sys_boot -- "$INIT_PATH"
 }
 
+# The machine's cgroup hierarchies under the host's /sys/fs/cgroup, as Docker needs them (v1
+# controllers or the v2 unified tree, whichever the machine has).
+mount_cgroups() {
+    local m=$1 src dst type opts rest sub o ctl
+    mount -t tmpfs -o nosuid,nodev,noexec,mode=755 cgroup "$m/sys/fs/cgroup" || return 0
+    while read -r src dst type opts rest; do
+        case $type in cgroup | cgroup2) ;; *) continue ;; esac
+        case $dst in /sys/fs/cgroup | /sys/fs/cgroup/*) ;; *) continue ;; esac
+        sub=${dst#/sys/fs/cgroup}
+        mkdir -p "$m/sys/fs/cgroup$sub"
+        if [ "$type" = cgroup2 ]; then
+            mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 "$m/sys/fs/cgroup$sub" || true
+        else
+            ctl=
+            for o in ${opts//,/ }; do
+                case $o in rw | ro | relatime | noatime | nosuid | nodev | noexec | seclabel) ;; *) ctl=${ctl:+$ctl,}$o ;; esac
+            done
+            mount -t cgroup -o "nosuid,nodev,noexec,$ctl" cgroup "$m/sys/fs/cgroup$sub" || true
+        fi
+    done </proc/self/mounts
+}
+
+# The lab's web server on the bridge address: busybox httpd serving DIR/www (the mirror, the
+# archive key, and DIR/www/files for tests).
+ensure_web() {
+    local dir=$1 www=$1/www
+    mkdir -p "$www/files"
+    ln -sfn "$CACHE/www/debian" "$www/debian"
+    ln -sfn "$CACHE/www/extras" "$www/extras"
+    ln -sf "$CACHE/www/lab-archive-keyring.gpg" "$www/lab-archive-keyring.gpg"
+    ln -sf "$CACHE/www/lab-archive-keyring.asc" "$www/lab-archive-keyring.asc"
+    local pid
+    pid=$(cat "$dir/web.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then return 0; fi
+    (
+        close_fds
+        exec setsid "$CACHE/bin/busybox" httpd -f -p "$NET.1:$WEB_PORT" -h "$www"
+    ) </dev/null >"$dir/web.log" 2>&1 &
+    echo $! >"$dir/web.pid"
+    local t
+    for t in $(seq 1 50); do
+        timeout 1 bash -c "exec 3<>/dev/tcp/$NET.1/$WEB_PORT" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "lab web server not listening on $NET.1:$WEB_PORT: $(cat "$dir/web.log")"
+}
+
 cmd_up() {
     need_root
     local n=${1:-}
@@ -292,6 +439,7 @@ cmd_up() {
         ensure_netns "$i"
         start_host "$i" "$dir" "$n"
     done
+    ensure_web "$dir"
     for i in $(seq 1 "$n"); do wait_sshd "$i" "$dir"; done
     cmd_inventory "$dir"
     log "up: $n hosts, inventory $dir/inventory.ini"
@@ -342,13 +490,17 @@ cmd_down() {
     for p in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^vlab[0-9]+$' || true); do
         ip link del "$p" 2>/dev/null || true
     done
+    if [ -f "$dir/web.pid" ]; then
+        kill "$(cat "$dir/web.pid")" 2>/dev/null || true
+        rm -f "$dir/web.pid"
+    fi
     ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
     # Host state is thrown away (keys are kept in the cache, the client key in DIR).
     if [ -d "$dir/hosts" ]; then
         grep -q " $dir/hosts/" /proc/mounts && die "mounts left under $dir/hosts"
         rm -rf "$dir/hosts"
     fi
-    rm -f "$dir/count" "$dir/inventory.ini" "$dir/known_hosts"
+    rm -rf "$dir/count" "$dir/inventory.ini" "$dir/known_hosts" "$dir/www" "$dir/web.log"
     return 0
 }
 

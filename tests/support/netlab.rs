@@ -56,7 +56,68 @@ fn run_script(args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Per-host recap stats (`ok`, `changed`, `failed`...) in inventory order.
+pub type Recap = Vec<(String, serde_json::Value)>;
+
+/// stdout of a successful command, or a panic with everything needed to debug it.
+pub fn ok(what: &str, out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Recap stats per host from `--output jsonl` stdout.
+pub fn recap(stdout: &str) -> Recap {
+    let recap = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "recap")
+        .unwrap_or_else(|| panic!("no recap in output:\n{stdout}"));
+    recap["hosts"]
+        .as_array()
+        .expect("recap hosts array")
+        .iter()
+        .map(|pair| {
+            (
+                pair[0].as_str().unwrap_or_default().to_string(),
+                pair[1].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts every host of `stats` reported `changed` changes and no failure.
+pub fn assert_changed(stats: &Recap, changed: u64, output: &str) {
+    assert!(!stats.is_empty(), "no hosts in the recap:\n{output}");
+    for (host, s) in stats {
+        assert_eq!(
+            s["changed"].as_u64().unwrap_or(0),
+            changed,
+            "changed on {host}:\n{output}"
+        );
+        assert_eq!(
+            s["failed"].as_u64().unwrap_or(0),
+            0,
+            "failed on {host}:\n{output}"
+        );
+        assert_eq!(
+            s["unreachable"].as_u64().unwrap_or(0),
+            0,
+            "unreachable {host}:\n{output}"
+        );
+    }
+}
+
 impl NetLab {
+    /// Base URL of the lab web server on the bridge (mirror at `/debian`, extras suite at
+    /// `/extras`, archive key at `/lab-archive-keyring.gpg`, test files at `/files/`).
+    pub const WEB: &'static str = "http://10.213.0.1:8080";
+
     /// Brings up hosts lab1..lab`n` (building the cached rootfs first if needed). `None`, with
     /// the reason on stderr, when not root, when `SHIPSHAPE_NO_NETLAB` is set, or when the
     /// rootfs cannot be built; panics when the lab itself fails to come up.
@@ -159,6 +220,36 @@ impl NetLab {
             .stdin(Stdio::null())
             .output()
             .expect("run ssh")
+    }
+
+    /// The lab web root (served at [`NetLab::WEB`]): tests drop files into `www()/files/`.
+    pub fn www(&self) -> PathBuf {
+        self.dir.join("www")
+    }
+
+    /// Runs `shipshape playbook PLAYBOOK --output jsonl` in `work` against this lab (its
+    /// inventory and known_hosts), with `extra` arguments appended (`--check`, `-e`...).
+    pub fn play(&self, work: &Path, playbook: &str, extra: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_shipshape"))
+            .args(["playbook", playbook, "--output", "jsonl", "-i"])
+            .arg(self.inventory())
+            .arg("--known-hosts")
+            .arg(self.known_hosts())
+            .args(extra)
+            .current_dir(work)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run shipshape")
+    }
+
+    /// Runs `playbook` like [`NetLab::play`] and asserts it succeeded; returns per-host recap
+    /// stats and the whole stdout (for assertion messages).
+    pub fn converge(&self, work: &Path, playbook: &str, extra: &[&str]) -> (Recap, String) {
+        let out = ok(
+            &format!("shipshape playbook {playbook} {extra:?}"),
+            self.play(work, playbook, extra),
+        );
+        (recap(&out), out)
     }
 
     /// Runs another lab.sh command (`stop lab2`, `cut lab2`, `slow lab2 200ms`, `status`...).
