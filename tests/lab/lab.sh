@@ -31,7 +31,7 @@ PACKAGES=openssh-server,sudo,iproute2,nftables,iptables,ca-certificates,procps,c
 # server and Docker test images.
 EXTRAS="hello tree jq ufw busybox-static unzip"
 # Bumped when the rootfs layout changes without a package change: forces a rebuild.
-LAYOUT=2
+LAYOUT=3
 WEB_PORT=8080
 INIT_PATH=/usr/local/lib/shipshape-lab/init
 SELF=$(readlink -f "$0")
@@ -100,7 +100,10 @@ build_mirror() {
     chroot "$r" apt-get update -q >>"$CACHE/debootstrap.log" 2>&1 \
         && chroot "$r" apt-get install -d -y -q --no-install-recommends $EXTRAS >>"$CACHE/debootstrap.log" 2>&1 \
         || die "cannot download the mirror's extra packages, see $CACHE/debootstrap.log"
-    cp "$CACHE"/debs/*.deb "$r"/var/cache/apt/archives/*.deb "$www/debian/pool/main/"
+    local f
+    for f in "$CACHE"/debs/*.deb "$r"/var/cache/apt/archives/*.deb; do
+        [ -e "$www/debian/pool/main/${f##*/}" ] || cp "$f" "$www/debian/pool/main/"
+    done
     # busybox: the lab's web server, and the root of the Docker test images.
     local bb=$CACHE/mirror.tmp/busybox
     mkdir -p "$bb"
@@ -186,6 +189,11 @@ KbdInteractiveAuthentication no
 MaxStartups 100:30:200
 MaxSessions 100
 EOF
+    # The machine caps open files at its hard limit, below what some init scripts ask for
+    # (docker: 1048576, prometheus: 32768); take the hard limit instead of failing to start.
+    sed -i -E 's/^([[:space:]]*)ulimit -n ([0-9]+)[[:space:]]*$/\1ulimit -n \2 2>\/dev\/null || ulimit -n "$(ulimit -Hn)"/' \
+        "$r/etc/init.d/docker" "$r/etc/init.d/prometheus"
+    sed -i -E 's/^([[:space:]]*ulimit -[up] unlimited)[[:space:]]*$/\1 2>\/dev\/null || true/' "$r/etc/init.d/docker"
     : >"$r/etc/machine-id"
     rm -f "$r/var/lib/dbus/machine-id" "$r/usr/sbin/policy-rc.d"
     mkdir -p "$r${INIT_PATH%/*}"
