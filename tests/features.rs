@@ -1240,7 +1240,16 @@ fn no_log_hides_the_secret_everywhere() {
         if i > 0 {
             std::fs::write(p.base(0).join("secret"), "old\n").expect("write");
         }
-        let mut a = vec!["playbook", "site.yml"];
+        let junit = p.path("report.xml");
+        let markdown = p.path("report.md");
+        let mut a = vec![
+            "playbook",
+            "site.yml",
+            "--junit",
+            junit.to_str().expect("utf-8 path"),
+            "--markdown",
+            markdown.to_str().expect("utf-8 path"),
+        ];
         a.extend(args);
         let out = p.run(&a);
         assert_eq!(out.code, 0, "{}", out.show());
@@ -1249,6 +1258,15 @@ fn no_log_hides_the_secret_everywhere() {
             "secret in stdout:\n{}",
             out.show()
         );
+        for report in [&junit, &markdown] {
+            let text = read(report);
+            assert!(text.contains("write secret"), "{text}");
+            assert!(
+                !text.contains("s3cr3t"),
+                "secret in {}:\n{text}",
+                report.display()
+            );
+        }
         assert!(
             !out.stderr.contains("s3cr3t"),
             "secret in stderr:\n{}",

@@ -275,6 +275,77 @@ fn plan_exit_codes_follow_terraform() {
 }
 
 #[test]
+fn plan_reports_drift_to_people_and_ci() {
+    let lab = TestLab::start(2);
+    let p = Project::new(&lab, "");
+    p.file("site.yml", FILES_PLAYBOOK);
+    let junit = p.path("plan.xml");
+    let markdown = p.path("plan.md");
+    let args = [
+        "plan",
+        "site.yml",
+        "--output",
+        "human",
+        "--junit",
+        junit.to_str().expect("utf-8 path"),
+        "--markdown",
+        markdown.to_str().expect("utf-8 path"),
+    ];
+    let drift = p.run(&args);
+    assert_eq!(drift.code, 2, "{}", drift.show());
+    assert!(drift.stdout.contains("DRIFT REPORT"), "{}", drift.show());
+    assert!(drift.stdout.contains("h1 : DRIFT ("), "{}", drift.show());
+    assert!(drift.stdout.contains("    ~ "), "{}", drift.show());
+    assert!(
+        drift.stdout.contains("2 of 2 hosts would change"),
+        "{}",
+        drift.show()
+    );
+    assert!(
+        !drift.stdout.contains('\x1b'),
+        "colour without a TTY:\n{}",
+        drift.show()
+    );
+    let xml = read(&junit);
+    assert!(xml.contains("<testsuite name=\"h1\""), "{xml}");
+    assert!(xml.contains("type=\"drift\""), "{xml}");
+    let md = read(&markdown);
+    assert!(
+        md.starts_with("## shipshape plan: drift on 2 of 2 hosts"),
+        "{md}"
+    );
+    assert!(md.contains("```diff"), "{md}");
+
+    // A real run with --detailed-exitcode: 2 when it changed something, then 0.
+    let first = p.play(&[
+        "--detailed-exitcode",
+        "--junit",
+        junit.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(first.code, 2, "{}", first.show());
+    assert!(
+        !read(&junit).contains("type=\"drift\""),
+        "a real run has no drift failures"
+    );
+    assert_eq!(p.play(&["--detailed-exitcode"]).code, 0);
+    let clean = p.run(&args);
+    assert_eq!(clean.code, 0, "{}", clean.show());
+    assert!(clean.stdout.contains("h2 : in sync"), "{}", clean.show());
+    assert!(read(&markdown).starts_with("## shipshape plan: no drift"));
+    // --timestamps prefixes human lines with the UTC time.
+    let stamped = p.run(&["plan", "site.yml", "--output", "human", "--timestamps"]);
+    let task_line = stamped
+        .stdout
+        .lines()
+        .find(|l| l.contains("TASK ["))
+        .unwrap_or_else(|| panic!("no task line:\n{}", stamped.show()));
+    assert!(
+        task_line.starts_with("20") && task_line.contains("Z TASK ["),
+        "{task_line}"
+    );
+}
+
+#[test]
 fn blocks_handlers_loops_register_and_when() {
     let lab = TestLab::start(2);
     let p = Project::new(&lab, "[first]\nh1\n");

@@ -183,7 +183,19 @@ pub struct PlaybookArgs {
     /// Output format on stdout.
     #[arg(long = "output", value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
-    /// Colours.
+    /// Also write a JUnit XML report to FILE (one test case per host and task).
+    #[arg(long = "junit", value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write a Markdown summary to FILE (for a pull-request comment).
+    #[arg(long = "markdown", value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Exit 0 when nothing changed, 2 when something changed, 1 on any error (as `plan`).
+    #[arg(long = "detailed-exitcode")]
+    pub detailed_exitcode: bool,
+    /// Prefix each line of human output with the UTC time.
+    #[arg(long = "timestamps")]
+    pub timestamps: bool,
+    /// Colours (NO_COLOR is respected by `auto`).
     #[arg(long = "color", value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// More output (-v shows results, -vvv commands).

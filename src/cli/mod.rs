@@ -23,7 +23,7 @@ use crate::executor::{EventSink, Executor, RunOptions, TagFilter};
 use crate::inventory::Inventory;
 use crate::playbook::{Loader, Playbook};
 use crate::report::{
-    ExitCode, Fanout, HumanOptions, HumanReporter, JsonlReporter, exit_code, plan_exit,
+    ExitCode, Fanout, HumanOptions, HumanReporter, JsonlReporter, RunLog, exit_code, plan_exit,
 };
 use crate::transport::HostKeyPolicy;
 
@@ -374,9 +374,10 @@ async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
     spawn_signal_handler(interrupted.clone());
     let stdout_tty = std::io::stdout().is_terminal();
     let mut last = None;
-    let mut all_stats = Vec::new();
+    let log = RunLog::default();
     for (pb, loader) in &playbooks {
         let mut fan = Fanout::default();
+        fan.push(Box::new(log.clone()));
         match a.output {
             OutputFormat::Human => fan.push(Box::new(HumanReporter::new(
                 std::io::stdout(),
@@ -386,6 +387,7 @@ async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
                     color: a.color.enabled(stdout_tty),
                     progress: stdout_tty && std::env::var_os("CI").is_none(),
                     check: opts.check,
+                    timestamps: a.timestamps,
                 },
             ))),
             OutputFormat::Jsonl => fan.push(Box::new(JsonlReporter::new(std::io::stdout()))),
@@ -400,21 +402,42 @@ async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
         );
         let summary = exec.run(pb).await;
         let code = exit_code(&summary.stats, summary.interrupted);
-        all_stats.extend(summary.stats.clone());
-        last = Some((code, summary));
+        last = Some(code);
         if code != ExitCode::Ok {
             break;
         }
     }
-    let Some((code, _)) = last else { return Ok(0) };
-    if plan {
+    let Some(code) = last else { return Ok(0) };
+    let run = log.snapshot();
+    if plan && a.output == OutputFormat::Human {
+        print!("{}", crate::report::drift_report(&run));
+    }
+    write_report(a.junit.as_deref(), || crate::report::junit(&run))?;
+    write_report(a.markdown.as_deref(), || crate::report::markdown(&run))?;
+    if plan || a.detailed_exitcode {
         return Ok(match code {
-            ExitCode::Ok if all_stats.iter().any(|(_, s)| s.changed > 0) => plan_exit::DRIFT,
+            ExitCode::Ok if !run.changed_hosts().is_empty() => plan_exit::DRIFT,
             ExitCode::Ok => plan_exit::NO_DRIFT,
+            ExitCode::Interrupted => ExitCode::Interrupted as i32,
             _ => plan_exit::ERROR,
         });
     }
     Ok(code as i32)
+}
+
+/// Writes a report file (atomically: a temp file renamed over it) when `path` is given.
+fn write_report(path: Option<&Path>, render: impl FnOnce() -> String) -> Result<(), Failure> {
+    let Some(path) = path else { return Ok(()) };
+    let tmp = path.with_extension("shipshape-tmp");
+    std::fs::write(&tmp, render())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Failure::new(
+                ExitCode::Error,
+                format!("cannot write report {}: {e}", path.display()),
+            )
+        })
 }
 
 /// First Ctrl-C/SIGTERM: stop starting tasks and finish cleanly. Second: exit at once.

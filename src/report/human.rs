@@ -46,6 +46,8 @@ pub struct HumanOptions {
     pub progress: bool,
     /// Check mode (headers say so).
     pub check: bool,
+    /// Prefix each line with the UTC time (`--timestamps`).
+    pub timestamps: bool,
 }
 
 /// Prints events for people.
@@ -62,6 +64,37 @@ const YELLOW: &str = "\x1b[33m";
 const CYAN: &str = "\x1b[36m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
+
+/// The current UTC time as `2026-11-23T14:05:09Z`.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    utc_time(secs)
+}
+
+/// `secs` since the Unix epoch as an RFC 3339 UTC time (days to civil date: Howard Hinnant's
+/// algorithm).
+fn utc_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
 
 fn header(title: &str) -> String {
     let stars = 78usize.saturating_sub(title.len() + 1).max(3);
@@ -97,6 +130,17 @@ impl<W: Write + Send> HumanReporter<W> {
     }
 
     fn line(&mut self, text: &str) {
+        let stamped;
+        let text = if self.opts.timestamps && !text.is_empty() {
+            stamped = text
+                .split('\n')
+                .map(|l| format!("{} {l}", utc_now()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            stamped.as_str()
+        } else {
+            text
+        };
         match &self.spinner {
             Some(pb) => pb.suspend(|| {
                 let _ = writeln!(self.out, "{text}");
@@ -263,5 +307,44 @@ impl<W: Write + Send> Reporter for HumanReporter<W> {
             pb.finish_and_clear();
         }
         let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_time_formats_known_instants() {
+        assert_eq!(utc_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_time(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_time(1_795_446_309), "2026-11-23T15:05:09Z");
+    }
+
+    #[test]
+    fn timestamps_prefix_every_line_and_colour_stays_off() {
+        let mut out = Vec::new();
+        {
+            let mut r = HumanReporter::new(
+                &mut out,
+                HumanOptions {
+                    diff: false,
+                    verbosity: 0,
+                    color: false,
+                    progress: false,
+                    check: false,
+                    timestamps: true,
+                },
+            );
+            r.event(&Event::Warning {
+                host: None,
+                message: "careful".into(),
+            });
+            r.finish();
+        }
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.ends_with("Z [WARNING]: careful\n"), "{text}");
+        assert!(text.starts_with("20"), "{text}");
+        assert!(!text.contains('\x1b'), "{text}");
     }
 }

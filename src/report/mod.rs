@@ -4,10 +4,12 @@
 mod event;
 mod human;
 mod jsonl;
+mod summary;
 
 pub use event::{Event, HostResult, HostStats, Status};
 pub use human::{ColorChoice, HumanOptions, HumanReporter};
 pub use jsonl::JsonlReporter;
+pub use summary::{RunLog, RunSnapshot, drift_report, junit, markdown};
 
 /// A sink of events.
 pub trait Reporter: Send {
