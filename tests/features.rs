@@ -1056,6 +1056,69 @@ fn force_handlers_runs_notified_handlers_after_a_failure() {
     assert_eq!(out.status("h1", "restart"), "changed");
 }
 
+#[test]
+fn handlers_pending_after_a_failure_run_on_the_next_run() {
+    let lab = TestLab::start(2);
+    let p = Project::new(&lab, "");
+    let play = |fail_on: &str| {
+        format!(
+            r#"
+- hosts: lab
+  gather_facts: false
+  tasks:
+    - name: change
+      copy: {{ dest: "{{{{ base }}}}/conf", content: "1\n" }}
+      notify: restart
+    - name: breaks on {fail_on}
+      command: "false"
+      when: inventory_hostname == "{fail_on}"
+  handlers:
+    - name: restart
+      shell: "echo x >> {{{{ base }}}}/restarts"
+"#
+        )
+    };
+    p.file("site.yml", &play("h1"));
+    let out = p.play(&[]);
+    assert_eq!(out.code, 2, "{}", out.show());
+    assert!(
+        !p.base(0).join("restarts").exists(),
+        "no handler after a failure"
+    );
+    assert_eq!(read(&p.base(1).join("restarts")), "x\n", "h2 did not fail");
+    assert!(
+        out.stdout.contains("will run on the next run: restart"),
+        "{}",
+        out.show()
+    );
+    let state = read(&p.base(0).join(".shipshape/pending-handlers"));
+    assert_eq!(state, "h1#site.yml#lab\trestart\n");
+    assert!(
+        !p.base(1).join(".shipshape").exists(),
+        "h2 has nothing pending"
+    );
+
+    // Check mode shows the pending handler (a shell task: skipped in check mode, as in
+    // Ansible) and records nothing.
+    p.file("site.yml", &play("nobody"));
+    let check = p.play(&["--check"]);
+    assert_eq!(check.code, 0, "{}", check.show());
+    assert!(check.ran("h1", "restart"), "{}", check.show());
+    assert!(!check.ran("h2", "restart"), "{}", check.show());
+    assert!(p.base(0).join(".shipshape/pending-handlers").exists());
+
+    // The next real run: nothing changes, but h1's pending handler runs, once, and is cleared.
+    let out = p.play(&[]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(out.status("h1", "change"), "ok");
+    assert_eq!(out.status("h1", "restart"), "changed", "{}", out.show());
+    assert!(!out.ran("h2", "restart"), "{}", out.show());
+    assert_eq!(read(&p.base(0).join("restarts")), "x\n");
+    assert!(!p.base(0).join(".shipshape").exists(), "state cleared");
+    let out = p.play(&[]);
+    assert!(!out.ran("h1", "restart"), "ran twice:\n{}", out.show());
+}
+
 // ---------------------------------------------------------------------------------------
 // 5. Task keywords
 // ---------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ fn expand_home(p: &str) -> PathBuf {
 }
 
 impl Executor {
-    fn conn_var(&self, scope: &Scope, names: &[&str]) -> Result<Option<String>, String> {
+    pub(crate) fn conn_var(&self, scope: &Scope, names: &[&str]) -> Result<Option<String>, String> {
         for n in names {
             if let Some(v) = scope.get_raw(n) {
                 let r: Value = self

@@ -44,13 +44,16 @@ impl Executor {
         }
         // Whatever happens to this host (even a panic), the others must not wait for it.
         let _leave = LeaveOnDrop { ctx, host };
+        let recorded = self.load_pending(ctx, host).await;
         let flow = self.run_host_inner(ctx, host).await;
-        if flow != Flow::Continue || self.host_failed(host) {
+        let succeeded = flow == Flow::Continue && !self.host_failed(host);
+        if !succeeded {
             let force = ctx.play.force_handlers || self.opts.force_handlers;
             if force && !self.host_unreachable(host) {
                 let _ = self.flush_handlers(ctx, host, vec![9]).await;
             }
         }
+        self.save_pending(ctx, host, recorded, succeeded).await;
         let st = self.host_state(host);
         st.lock().expect("host lock").ended = false;
     }
@@ -425,6 +428,7 @@ impl Executor {
                 if pending.is_empty() {
                     return Flow::Continue;
                 }
+                let mut handled: Vec<String> = Vec::new();
                 for (i, h) in ctx.handlers.iter().enumerate() {
                     let names = handler_names(&h.task);
                     if !pending.iter().any(|n| names.contains(n)) {
@@ -443,9 +447,23 @@ impl Executor {
                     let flow = self
                         .run_task(ctx, host, TaskKind::Task(h.task.clone()), &hinh, p, true)
                         .await;
-                    if flow != Flow::Continue {
-                        return flow;
+                    if flow != Flow::Continue || self.host_failed(host) {
+                        // What this round did not handle stays pending (and is recorded on
+                        // the host for the next run).
+                        let st = self.host_state(host);
+                        let mut st = st.lock().expect("host lock");
+                        for n in pending.iter().filter(|n| !handled.contains(n)) {
+                            if !st.unhandled_handlers.contains(n) {
+                                st.unhandled_handlers.push(n.clone());
+                            }
+                        }
+                        return if flow == Flow::Continue {
+                            Flow::Failed
+                        } else {
+                            flow
+                        };
                     }
+                    handled.extend(names);
                 }
                 round += 1;
                 if round > MAX_HANDLER_ROUNDS {

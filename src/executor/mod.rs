@@ -11,6 +11,7 @@ mod inherit;
 mod lockstep;
 mod loops;
 mod options;
+mod pending;
 mod state;
 mod tags;
 mod task;

@@ -28,6 +28,9 @@ pub struct HostState {
     pub would_change: bool,
     /// Handlers notified and not run yet (names or listen topics).
     pub pending_handlers: Vec<String>,
+    /// Notified names a failed handler flush left unhandled (recorded for the next run, not
+    /// flushed again in this one).
+    pub unhandled_handlers: Vec<String>,
     /// `meta: end_host` was run in the current play.
     pub ended: bool,
     /// Keys of the deduplicated roles (`Block::role_once`) already run in the current play.
@@ -52,6 +55,7 @@ impl HostState {
             unreachable: false,
             would_change: false,
             pending_handlers: Vec::new(),
+            unhandled_handlers: Vec::new(),
             ended: false,
             roles_done: std::collections::HashSet::new(),
             played: false,

@@ -220,12 +220,14 @@ impl TestLab {
             std::fs::create_dir_all(&base).expect("create a host base dir");
             text.push_str(&format!(
                 "{name} ansible_host={} ansible_port={} ansible_user={} \
-                 ansible_ssh_private_key_file={} base={}\n",
+                 ansible_ssh_private_key_file={} base={} shipshape_state_dir={}\n",
                 self.host_addr(i),
                 self.port(),
                 self.user(),
                 self.key().display(),
                 base.display(),
+                // The lab's hosts share one home: each keeps its run state in its base dir.
+                base.join(".shipshape").display(),
             ));
         }
         if !extra.is_empty() {
