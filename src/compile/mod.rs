@@ -127,9 +127,14 @@ pub fn validate(playbook: &Playbook) -> Result<(), Vec<ValidationError>> {
                 return;
             }
             if let Err(msg) = check_args(spec, &arg_names, has_template_args) {
+                let prefix = format!("{}: ", spec.name);
                 errors.push(ValidationError {
                     loc: t.module_loc.clone(),
-                    message: format!("{}: {msg}", spec.name),
+                    message: if msg.starts_with(&prefix) {
+                        msg
+                    } else {
+                        format!("{prefix}{msg}")
+                    },
                 });
             }
             for n in &t.notify {
