@@ -117,6 +117,11 @@ static TABLE: &[Entry] = &[
         rules: packages::package::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &packages::deb822_repository::Deb822Repository,
+        rules: packages::deb822_repository::RULES,
+        collection: BUILTIN,
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -196,6 +201,7 @@ mod tests {
             "sysvinit",
             "apt",
             "package",
+            "deb822_repository",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
