@@ -122,6 +122,11 @@ static TABLE: &[Entry] = &[
         rules: packages::deb822_repository::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &packages::apt_repository::AptRepository,
+        rules: packages::apt_repository::RULES,
+        collection: BUILTIN,
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -202,6 +207,7 @@ mod tests {
             "apt",
             "package",
             "deb822_repository",
+            "apt_repository",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }

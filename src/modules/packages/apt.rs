@@ -341,10 +341,15 @@ pub fn apt_get(p: &AptParams, simulate: bool) -> Sh {
 }
 
 /// The shell text that refreshes the package lists, records the success stamp and prints
-/// `stamp=EPOCH`.
+/// `stamp=EPOCH`. A source that failed (`Err:`, a GPG error, a failed fetch) fails it even
+/// when apt-get exits 0 and falls back to old lists, as Ansible's cache update does.
 pub fn update_script(lock_timeout: i64) -> String {
     format!(
-        "{APT_ENV} {} || exit $?\nmkdir -p /var/lib/apt/periodic && touch {UPDATE_STAMP} || :\necho \"stamp=$(date +%s)\"\n",
+        "o=$(mktemp) && e=$(mktemp) || exit 1\ntrap 'rm -f -- \"$o\" \"$e\"' EXIT\n\
+{APT_ENV} {} >\"$o\" 2>\"$e\"; rc=$?\ncat -- \"$o\"; cat -- \"$e\" >&2\n\
+if [ \"$rc\" -eq 0 ] && grep -qE '^(Err:|E:|W: (GPG error|Failed to fetch|Some index files failed))' -- \"$o\" \"$e\"; then rc=100; fi\n\
+[ \"$rc\" -eq 0 ] || exit \"$rc\"\n\
+mkdir -p /var/lib/apt/periodic && touch {UPDATE_STAMP} || :\necho \"stamp=$(date +%s)\"\n",
         Sh::new("apt-get")
             .arg("update")
             .arg("-q")
@@ -1059,6 +1064,23 @@ Conf hello (2.10-3 Debian:12.15/oldstable [amd64])
         let p = params(json!({"name": "tree", "state": "absent", "purge": "yes"})).unwrap();
         assert!(op_script(&p, &Op::Remove(vec!["tree".into()]), true)
             .ends_with("apt-get -s -q -o DPkg::Lock::Timeout=60 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold remove --purge tree\n"));
+    }
+
+    #[test]
+    fn update_script_fails_on_a_failed_source() {
+        let script = update_script(5).replace(
+            &format!("{APT_ENV} apt-get update -q -o DPkg::Lock::Timeout=5"),
+            "{ printf 'Err:2 http://x lab InRelease\\n'; echo 'W: GPG error: x' >&2; }",
+        );
+        assert!(!script.contains("apt-get update"), "{script}");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(100), "{script}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("GPG error"));
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("stamp="));
     }
 
     #[test]
