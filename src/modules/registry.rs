@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, services, users, wait_for};
+use crate::modules::{commands, files, packages, services, users, wait_for};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -107,6 +107,26 @@ static TABLE: &[Entry] = &[
         rules: services::service::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &packages::apt::APT,
+        rules: packages::apt::RULES,
+        collection: BUILTIN,
+    },
+    Entry {
+        module: &packages::package::PACKAGE,
+        rules: packages::package::RULES,
+        collection: BUILTIN,
+    },
+    Entry {
+        module: &packages::deb822_repository::Deb822Repository,
+        rules: packages::deb822_repository::RULES,
+        collection: BUILTIN,
+    },
+    Entry {
+        module: &packages::apt_repository::AptRepository,
+        rules: packages::apt_repository::RULES,
+        collection: BUILTIN,
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -184,6 +204,10 @@ mod tests {
             "systemd_service",
             "systemd",
             "sysvinit",
+            "apt",
+            "package",
+            "deb822_repository",
+            "apt_repository",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }

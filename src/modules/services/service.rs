@@ -281,6 +281,60 @@ pub fn decide_service(
     (cmds, diff)
 }
 
+/// The plan for a service whose unit or init script does not exist. In check mode its package
+/// is most likely installed by an earlier task of the same run, so the plan reports what it
+/// would change (with a note) instead of failing; in a real run it fails clearly.
+pub fn missing_service(
+    check: bool,
+    name: &str,
+    state: Option<WantState>,
+    enabled: Option<bool>,
+) -> Result<Plan, ModuleError> {
+    if !check {
+        return Err(ModuleError::failed(format!(
+            "service {name} not found (is its package installed?)"
+        )));
+    }
+    let what = format!("service {name}");
+    let mut diff = Vec::new();
+    let mut result = ResultMap::new();
+    result.insert("name".into(), name.into());
+    if let Some(s) = state {
+        let word = match s {
+            WantState::Started => "started",
+            WantState::Stopped => "stopped",
+            WantState::Restarted => "restarted",
+            WantState::Reloaded => "reloaded",
+        };
+        if s != WantState::Stopped {
+            diff.push(Diff::attr(&what, "state", "absent", word));
+        }
+        result.insert("state".into(), word.into());
+    }
+    if let Some(e) = enabled {
+        if e {
+            diff.push(Diff::attr(&what, "enabled", "absent", "yes"));
+        }
+        result.insert("enabled".into(), e.into());
+    }
+    if diff.is_empty() {
+        // Stopped and disabled is what a missing service already is.
+        return Ok(Plan::Unchanged { result });
+    }
+    result.insert(
+        "msg".into(),
+        format!(
+            "service {name} is not installed yet; would change once an earlier task installs it (check mode)"
+        )
+        .into(),
+    );
+    Ok(Plan::Change {
+        diff,
+        steps: Vec::new(),
+        result,
+    })
+}
+
 #[async_trait::async_trait]
 impl Module for Service {
     fn spec(&self) -> &'static ModuleSpec {
@@ -312,9 +366,7 @@ impl Module for Service {
             ModuleError::failed(format!("service {name}: {e} {}", out.stderr_str().trim()))
         })?;
         if !cur.exists {
-            return Err(ModuleError::failed(format!(
-                "service {name} not found (is its package installed?)"
-            )));
+            return missing_service(ctx.check, &name, state, enabled);
         }
         let (cmds, diff) = decide_service(&name, state, enabled, &cur);
         let mut result = ResultMap::new();
@@ -373,6 +425,27 @@ mod tests {
         assert!(parse_service("mgr=sysv\nexists=yes\n").is_err());
         assert!(parse_service("mgr=upstart\nexists=yes\nrunning=no\nenabled=no\n").is_err());
         assert!(parse_service("mgr=sysv\nexists=maybe\nrunning=no\nenabled=no\n").is_err());
+    }
+
+    #[test]
+    fn missing_service_is_a_predicted_change_only_in_check_mode() {
+        let p = missing_service(true, "cron", Some(WantState::Started), Some(true)).unwrap();
+        let Plan::Change { diff, steps, result } = p else {
+            panic!("expected a change");
+        };
+        assert!(steps.is_empty());
+        assert_eq!(diff.len(), 2);
+        assert_eq!(diff[0].after, "state: started\n");
+        assert!(result["msg"].as_str().unwrap().contains("not installed yet"));
+        assert!(matches!(
+            missing_service(true, "cron", Some(WantState::Stopped), Some(false)).unwrap(),
+            Plan::Unchanged { .. }
+        ));
+        let e = missing_service(false, "cron", Some(WantState::Started), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "service cron not found (is its package installed?)"
+        );
     }
 
     #[test]
@@ -624,7 +697,7 @@ esac
             .plan(
                 &SERVICE,
                 &json!({"name": "ssx-no-such-service", "state": "started"}),
-                true,
+                false,
             )
             .await
             .unwrap_err();
