@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, services, users, wait_for};
+use crate::modules::{commands, files, firewall, services, users, wait_for};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -107,6 +107,11 @@ static TABLE: &[Entry] = &[
         rules: services::service::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &firewall::nftables::Nftables,
+        rules: firewall::nftables::RULES,
+        collection: "shipshape",
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -160,6 +165,17 @@ mod tests {
         }
         assert!(find("ansible.builtin.nope").is_none());
         assert!(find("community.general.copy").is_none());
+        for name in ["nftables", "shipshape.nftables"] {
+            assert_eq!(
+                find(name).map(|m| m.spec().name),
+                Some("nftables"),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            qualified_name("nftables").as_deref(),
+            Some("shipshape.nftables")
+        );
         assert_eq!(
             qualified_name("copy").as_deref(),
             Some("ansible.builtin.copy")
@@ -184,6 +200,7 @@ mod tests {
             "systemd_service",
             "systemd",
             "sysvinit",
+            "nftables",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
