@@ -193,3 +193,92 @@ fn nftables_replaces_only_its_tables_and_keeps_docker() {
         started.elapsed().as_secs_f64()
     );
 }
+
+const UFW_SETUP: &str = "- hosts: lab2
+  gather_facts: false
+  tasks:
+    - name: ufw installed from the lab mirror
+      shell: apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ufw
+      args:
+        creates: /usr/sbin/ufw
+    - service: name=nginx state=started
+";
+
+const UFW_SITE: &str = "- hosts: lab2
+  gather_facts: false
+  tasks:
+    - name: deny incoming by default
+      community.general.ufw: default=deny direction=incoming
+    - name: ssh from anywhere
+      community.general.ufw: rule=allow port=22 proto=tcp
+    - name: web from lab3 only
+      community.general.ufw:
+        rule: allow
+        port: 80
+        proto: tcp
+        from_ip: 10.213.0.13
+        comment: web from lab3
+    - name: firewall on
+      ufw: state=enabled
+";
+
+const UFW_BAD: &str = "- hosts: lab2
+  gather_facts: false
+  tasks:
+    - ufw: rule=allow port=99999 proto=tcp
+";
+
+#[test]
+fn ufw_allows_ssh_everywhere_and_web_from_lab3_only() {
+    let started = Instant::now();
+    let Some(lab) = NetLab::up(3) else { return };
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    write(w, "setup.yml", UFW_SETUP);
+    write(w, "site.yml", UFW_SITE);
+    write(w, "bad.yml", UFW_BAD);
+    let (stats, out) = lab.converge(w, "setup.yml", &[]);
+    assert_changed(&stats, 2, &out);
+    let state = || {
+        ok(
+            "ufw state",
+            lab.ssh(2, "ufw status verbose; ufw show added"),
+        )
+    };
+    let fresh = state();
+    assert!(fresh.contains("Status: inactive"), "{fresh}");
+
+    // Check mode: the two rules and the enable are predicted (policy deny is ufw's default).
+    let (stats, check) = lab.converge(w, "site.yml", &["--check", "--diff"]);
+    assert_changed(&stats, 3, &check);
+    assert!(
+        check.contains("allow tcp 80 0.0.0.0/0 any 10.213.0.13 in"),
+        "{check}"
+    );
+    assert_eq!(state(), fresh, "check mode changed ufw");
+
+    let (stats, first) = lab.converge(w, "site.yml", &[]);
+    assert_changed(&stats, 3, &first);
+    let on = state();
+    assert!(
+        on.contains("Status: active") && on.contains("Default: deny (incoming)"),
+        "{on}"
+    );
+    assert_eq!(http_code(&lab, 3, "10.213.0.12"), "200");
+    assert_eq!(http_code(&lab, 1, "10.213.0.12"), "000");
+    assert_eq!(ok("ssh", lab.ssh(2, "echo up")).trim(), "up");
+
+    let (stats, second) = lab.converge(w, "site.yml", &[]);
+    assert_changed(&stats, 0, &second);
+
+    // A port ufw refuses fails with ufw's message and changes nothing.
+    let out = lab.play(w, "bad.yml", &[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("ufw refused the rule") && text.contains("ERROR"),
+        "{text}"
+    );
+    assert_eq!(state(), on, "a refused rule changed ufw");
+    eprintln!("ufw lab test: {:.1} s", started.elapsed().as_secs_f64());
+}

@@ -112,6 +112,11 @@ static TABLE: &[Entry] = &[
         rules: firewall::nftables::RULES,
         collection: "shipshape",
     },
+    Entry {
+        module: &firewall::ufw::Ufw,
+        rules: firewall::ufw::RULES,
+        collection: "community.general",
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -173,6 +178,11 @@ mod tests {
             );
         }
         assert_eq!(
+            find("community.general.ufw").map(|m| m.spec().name),
+            Some("ufw")
+        );
+        assert!(find("ansible.builtin.ufw").is_none());
+        assert_eq!(
             qualified_name("nftables").as_deref(),
             Some("shipshape.nftables")
         );
@@ -201,6 +211,7 @@ mod tests {
             "systemd",
             "sysvinit",
             "nftables",
+            "ufw",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }

@@ -2,3 +2,4 @@
 //! and `ufw` (community.general). They manage the host's packet filter only, never its routes.
 
 pub mod nftables;
+pub mod ufw;
