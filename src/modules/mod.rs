@@ -6,6 +6,7 @@ pub mod args;
 pub mod commands;
 pub mod files;
 pub mod packages;
+pub mod firewall;
 pub mod pyregex;
 pub mod registry;
 pub mod services;

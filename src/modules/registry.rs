@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, packages, services, users, wait_for};
+use crate::modules::{commands, files, firewall, packages, services, users, wait_for};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -127,6 +127,16 @@ static TABLE: &[Entry] = &[
         rules: packages::apt_repository::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &firewall::nftables::Nftables,
+        rules: firewall::nftables::RULES,
+        collection: "shipshape",
+    },
+    Entry {
+        module: &firewall::ufw::Ufw,
+        rules: firewall::ufw::RULES,
+        collection: "community.general",
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -180,6 +190,22 @@ mod tests {
         }
         assert!(find("ansible.builtin.nope").is_none());
         assert!(find("community.general.copy").is_none());
+        for name in ["nftables", "shipshape.nftables"] {
+            assert_eq!(
+                find(name).map(|m| m.spec().name),
+                Some("nftables"),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            find("community.general.ufw").map(|m| m.spec().name),
+            Some("ufw")
+        );
+        assert!(find("ansible.builtin.ufw").is_none());
+        assert_eq!(
+            qualified_name("nftables").as_deref(),
+            Some("shipshape.nftables")
+        );
         assert_eq!(
             qualified_name("copy").as_deref(),
             Some("ansible.builtin.copy")
@@ -208,6 +234,8 @@ mod tests {
             "package",
             "deb822_repository",
             "apt_repository",
+            "nftables",
+            "ufw",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
