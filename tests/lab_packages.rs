@@ -93,9 +93,16 @@ fn apt_repository_install_upgrade_remove_idempotently() {
     assert_eq!(stats.len(), 2, "{check}");
     assert_changed(&stats, 3, &check);
     assert_eq!(dpkg_state(&lab, 1), before, "check mode changed dpkg state");
+    assert!(
+        check.contains("service cron is not installed yet"),
+        "{check}"
+    );
     let files = ok(
         "sources after check",
-        lab.ssh(1, "ls /etc/apt/sources.list.d /etc/apt/keyrings 2>&1 || true"),
+        lab.ssh(
+            1,
+            "ls /etc/apt/sources.list.d /etc/apt/keyrings 2>&1 || true",
+        ),
     );
     assert!(!files.contains("shipshape-extras"), "{files}");
 
@@ -107,7 +114,10 @@ fn apt_repository_install_upgrade_remove_idempotently() {
     for i in 1..=2 {
         let v = ok(
             "demo version",
-            lab.ssh(i, "cat /usr/share/shipshape-demo/version; hello; tree --version"),
+            lab.ssh(
+                i,
+                "cat /usr/share/shipshape-demo/version; hello; tree --version",
+            ),
         );
         assert!(v.starts_with("1.0\nHello, world!\ntree v"), "{v}");
         let src = ok(
@@ -146,6 +156,36 @@ URIs: http://10.213.0.1:8080/extras\n"
     eprintln!("second run: {:?}", t.elapsed());
     assert_changed(&stats, 0, &second);
 
+    // A one-line source: check mode predicts it, the run writes it and updates the cache,
+    // the next run changes nothing, state=absent removes the file.
+    let line = "deb [signed-by=/etc/apt/keyrings/shipshape-extras.asc] http://10.213.0.1:8080/extras lab main";
+    let repo_play = |state: &str| {
+        format!(
+            "- hosts: lab\n  gather_facts: false\n  tasks:\n    - apt_repository:\n        repo: {line:?}\n        filename: lab-extras\n        state: {state}\n"
+        )
+    };
+    write(w, "repo.yml", &repo_play("present"));
+    write(w, "norepo.yml", &repo_play("absent"));
+    let list = "/etc/apt/sources.list.d/lab-extras.list";
+    let (stats, out) = lab.converge(w, "repo.yml", &["--check"]);
+    assert_changed(&stats, 1, &out);
+    let (stats, out) = lab.converge(w, "repo.yml", &[]);
+    assert_changed(&stats, 1, &out);
+    let text = ok(
+        "list file",
+        lab.ssh(2, &format!("cat {list}; stat -c %a {list}")),
+    );
+    assert_eq!(text, format!("{line}\n644\n"));
+    let (stats, out) = lab.converge(w, "repo.yml", &[]);
+    assert_changed(&stats, 0, &out);
+    let (stats, out) = lab.converge(w, "norepo.yml", &[]);
+    assert_changed(&stats, 1, &out);
+    let gone = ok(
+        "list gone",
+        lab.ssh(2, &format!("test -e {list} && echo there || echo gone")),
+    );
+    assert_eq!(gone.trim(), "gone");
+
     // An unknown package: a clear failure naming it, dpkg untouched.
     let before = dpkg_state(&lab, 1);
     write(
@@ -160,7 +200,11 @@ URIs: http://10.213.0.1:8080/extras\n"
         text.contains("No package matching 'no-such-pkg' is available"),
         "{text}"
     );
-    assert_eq!(dpkg_state(&lab, 1), before, "a failed apt task changed dpkg");
+    assert_eq!(
+        dpkg_state(&lab, 1),
+        before,
+        "a failed apt task changed dpkg"
+    );
 
     // A repository signed by another key: the cache update fails and says why.
     write(

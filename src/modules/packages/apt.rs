@@ -262,10 +262,10 @@ impl AptParams {
             .map(|o| o.trim().trim_start_matches('-').to_string())
             .filter(|o| !o.is_empty())
             .collect::<Vec<_>>();
-        if let Some(o) = dpkg_options
-            .iter()
-            .find(|o| !o.bytes().all(|b| b.is_ascii_alphanumeric() || b"-=_".contains(&b)))
-        {
+        if let Some(o) = dpkg_options.iter().find(|o| {
+            !o.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-=_".contains(&b))
+        }) {
             return Err(bad("dpkg_options", format!("invalid option {o:?}")));
         }
         let deb = a.str("deb")?;
@@ -276,7 +276,10 @@ impl AptParams {
             && !d.contains("://")
             && !d.starts_with('/')
         {
-            return Err(bad("deb", format!("{d:?} must be an absolute path or a URL")));
+            return Err(bad(
+                "deb",
+                format!("{d:?} must be an absolute path or a URL"),
+            ));
         }
         let cache_valid_time = a.int("cache_valid_time")?.unwrap_or(0);
         let lock_timeout = a.int("lock_timeout")?.unwrap_or(60);
@@ -411,7 +414,7 @@ impl Facts {
     /// The installed version of `pkg`, if it is installed (or triggers are pending).
     pub fn installed(&self, pkg: &str) -> Option<&str> {
         match self.dpkg.get(pkg) {
-            Some((s, v)) if matches!(s, 'i' | 'W' | 't') => Some(v),
+            Some(('i' | 'W' | 't', v)) => Some(v),
             _ => None,
         }
     }
@@ -855,10 +858,7 @@ impl Apt {
             }
         }
         result.insert("diff".into(), json!({ "prepared": prepared }));
-        let step = ctx.step(
-            format!("apt-get: {summary}"),
-            op_script(p, &op, false),
-        );
+        let step = ctx.step(format!("apt-get: {summary}"), op_script(p, &op, false));
         Ok(Plan::Change {
             diff: vec![actions_diff(&acts)],
             steps: vec![step],
@@ -943,7 +943,11 @@ mod tests {
         let glob = PkgSpec::parse("demo=1.*").unwrap();
         assert!(glob.matches("1.1") && !glob.matches("2.0"));
         let p = params(json!({"pkg": "hello,tree=2.1.0-1", "state": "latest"}));
-        assert!(p.unwrap_err().to_string().contains("not allowed with state=latest"));
+        assert!(
+            p.unwrap_err()
+                .to_string()
+                .contains("not allowed with state=latest")
+        );
         let p = params(json!({"name": ["hello"], "cache_valid_time": 3600})).unwrap();
         assert!(p.update_cache && p.state == State::Present);
         assert_eq!(p.dpkg_options, vec!["force-confdef", "force-confold"]);
@@ -1003,7 +1007,10 @@ Conf hello (2.10-3 Debian:12.15/oldstable [amd64])
             "install hello 2.10-3, upgrade shipshape-demo 1.0 -> 1.1, remove tree 2.1.0-1"
         );
         let prep = prepared_text(SIM);
-        assert!(prep.starts_with("The following packages will be upgraded:"), "{prep}");
+        assert!(
+            prep.starts_with("The following packages will be upgraded:"),
+            "{prep}"
+        );
         assert!(!prep.contains("Inst"));
         assert_eq!(
             parse_simulation("Purg tree [2.1.0-1]\n"),
@@ -1031,8 +1038,8 @@ Conf hello (2.10-3 Debian:12.15/oldstable [amd64])
         assert_eq!(decide(&p, &f), Op::Install(vec!["shipshape-demo".into()]));
         let p = params(json!({"name": ["tree", "jq"], "state": "absent"})).unwrap();
         assert_eq!(decide(&p, &f), Op::Nothing);
-        let p = params(json!({"name": ["tree", "hello"], "state": "absent", "purge": true}))
-            .unwrap();
+        let p =
+            params(json!({"name": ["tree", "hello"], "state": "absent", "purge": true})).unwrap();
         assert_eq!(
             decide(&p, &f),
             Op::Remove(vec!["tree".into(), "hello".into()])
@@ -1085,7 +1092,8 @@ Conf hello (2.10-3 Debian:12.15/oldstable [amd64])
 
     #[test]
     fn apt_errors_name_the_package() {
-        let e = "E: Unable to locate package no-such-pkg\nE: Version '9.9' for 'hello' was not found\n";
+        let e =
+            "E: Unable to locate package no-such-pkg\nE: Version '9.9' for 'hello' was not found\n";
         assert_eq!(missing_packages(e), vec!["no-such-pkg", "hello=9.9"]);
         let out = ExecOutput {
             status: 100,
@@ -1093,7 +1101,10 @@ Conf hello (2.10-3 Debian:12.15/oldstable [amd64])
             stderr: b"W: GPG error: http://x lab InRelease: NO_PUBKEY 1234\nE: The repository 'http://x lab InRelease' is not signed.\n".to_vec(),
         };
         let msg = update_failure(&out).to_string();
-        assert!(msg.starts_with("Failed to update apt cache: Err:1"), "{msg}");
+        assert!(
+            msg.starts_with("Failed to update apt cache: Err:1"),
+            "{msg}"
+        );
         assert!(msg.contains("is not signed"), "{msg}");
     }
 

@@ -39,7 +39,11 @@ const PARAMS: &[ParamSpec] = &[
         "Run apt-get update after a change (default yes).",
     )
     .aliases(&["update-cache"]),
-    ParamSpec::new("mode", ParamKind::Mode, "Mode of the written file (default 0644)."),
+    ParamSpec::new(
+        "mode",
+        ParamKind::Mode,
+        "Mode of the written file (default 0644).",
+    ),
 ];
 
 /// Parameters of `apt_repository`.
@@ -145,7 +149,10 @@ pub fn parse_files(out: &[u8]) -> Result<Vec<ListFile>, String> {
             return Err(format!("bad file header {header:?}"));
         };
         let mode = u32::from_str_radix(mode, 8).map_err(|_| format!("bad mode in {header:?}"))?;
-        let len: usize = len.trim().parse().map_err(|_| format!("bad size in {header:?}"))?;
+        let len: usize = len
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad size in {header:?}"))?;
         let body = out
             .get(end + 1..end + 1 + len)
             .ok_or_else(|| format!("{path}: truncated content"))?;
@@ -205,24 +212,33 @@ impl Module for AptRepository {
 
     async fn plan(&self, ctx: &TaskCtx<'_>, args: &ResultMap) -> Result<Plan, ModuleError> {
         let a = Args::parse(&SPEC, args)?;
-        let bad =
-            |arg: &str, msg: String| ModuleError::Args(format!("apt_repository: parameter '{arg}': {msg}"));
+        let bad = |arg: &str, msg: String| {
+            ModuleError::Args(format!("apt_repository: parameter '{arg}': {msg}"))
+        };
         let repo = a.req_str("repo")?;
         let source = normalize(&repo).ok_or_else(|| {
             bad(
                 "repo",
-                format!("{repo:?} is not a source line (deb|deb-src [options] URI suite [components])"),
+                format!(
+                    "{repo:?} is not a source line (deb|deb-src [options] URI suite [components])"
+                ),
             )
         })?;
         if source.starts_with("deb [") && !source.contains(']') {
-            return Err(bad("repo", format!("{repo:?} has an unclosed [options] list")));
+            return Err(bad(
+                "repo",
+                format!("{repo:?} has an unclosed [options] list"),
+            ));
         }
         let name = match a.str("filename")? {
             Some(f) => f,
             None => suggest_filename(&source),
         };
         if name.is_empty() || name.contains('/') {
-            return Err(bad("filename", format!("{name:?} is not a valid file name")));
+            return Err(bad(
+                "filename",
+                format!("{name:?} is not a valid file name"),
+            ));
         }
         let dest = format!("{LIST_DIR}/{name}.list");
         let mode = match a.mode("mode")? {
@@ -272,7 +288,12 @@ impl Module for AptRepository {
                 steps.push(write_step(ctx, &spec, Source::Stdin(after.into_bytes()))?);
                 added.push(dest.clone().into());
             } else if let Some(f) = current.filter(|f| f.mode != mode) {
-                diffs.push(Diff::attr(&dest, "mode", &mode_string(f.mode), &mode_string(mode)));
+                diffs.push(Diff::attr(
+                    &dest,
+                    "mode",
+                    &mode_string(f.mode),
+                    &mode_string(mode),
+                ));
                 let change = AttrChange {
                     mode: Some(chmod_octal(mode)),
                     ..AttrChange::default()
@@ -384,7 +405,11 @@ mod tests {
     async fn bad_lines_fail_before_querying() {
         let h = crate::modules::testutil::Harness::new();
         let e = h
-            .plan(&AptRepository, &serde_json::json!({"repo": "ppa:foo/bar"}), true)
+            .plan(
+                &AptRepository,
+                &serde_json::json!({"repo": "ppa:foo/bar"}),
+                true,
+            )
             .await
             .unwrap_err();
         assert!(e.to_string().contains("'repo'"), "{e}");

@@ -49,12 +49,24 @@ const FIELDS: &[(&str, ParamKind)] = &[
 ];
 
 const PARAMS: &[ParamSpec] = &[
-    ParamSpec::new("name", ParamKind::Str, "Repository name; the file is named after it.")
-        .required(),
-    ParamSpec::new("types", ParamKind::List, "deb and/or deb-src (default deb)."),
+    ParamSpec::new(
+        "name",
+        ParamKind::Str,
+        "Repository name; the file is named after it.",
+    )
+    .required(),
+    ParamSpec::new(
+        "types",
+        ParamKind::List,
+        "deb and/or deb-src (default deb).",
+    ),
     ParamSpec::new("uris", ParamKind::List, "Repository URIs."),
     ParamSpec::new("suites", ParamKind::List, "Suites (bookworm, lab, ...)."),
-    ParamSpec::new("components", ParamKind::List, "Components (main, contrib, ...)."),
+    ParamSpec::new(
+        "components",
+        ParamKind::List,
+        "Components (main, contrib, ...).",
+    ),
     ParamSpec::new(
         "signed_by",
         ParamKind::Str,
@@ -62,25 +74,53 @@ const PARAMS: &[ParamSpec] = &[
     ),
     ParamSpec::new("architectures", ParamKind::List, "Architectures to fetch."),
     ParamSpec::new("enabled", ParamKind::Bool, "Whether apt uses the source."),
-    ParamSpec::new("trusted", ParamKind::Bool, "Trust the source without signatures."),
-    ParamSpec::new("allow_insecure", ParamKind::Bool, "Allow an unsigned repository."),
-    ParamSpec::new("allow_weak", ParamKind::Bool, "Allow weak signature algorithms."),
+    ParamSpec::new(
+        "trusted",
+        ParamKind::Bool,
+        "Trust the source without signatures.",
+    ),
+    ParamSpec::new(
+        "allow_insecure",
+        ParamKind::Bool,
+        "Allow an unsigned repository.",
+    ),
+    ParamSpec::new(
+        "allow_weak",
+        ParamKind::Bool,
+        "Allow weak signature algorithms.",
+    ),
     ParamSpec::new(
         "allow_downgrade_to_insecure",
         ParamKind::Bool,
         "Allow a signed repository to become unsigned.",
     ),
     ParamSpec::new("by_hash", ParamKind::Bool, "Use by-hash index downloads."),
-    ParamSpec::new("check_date", ParamKind::Bool, "Check the Release file's date."),
+    ParamSpec::new(
+        "check_date",
+        ParamKind::Bool,
+        "Check the Release file's date.",
+    ),
     ParamSpec::new("check_valid_until", ParamKind::Bool, "Check Valid-Until."),
-    ParamSpec::new("date_max_future", ParamKind::Int, "Seconds a Release may be dated ahead."),
-    ParamSpec::new("inrelease_path", ParamKind::Str, "Path of the InRelease file."),
+    ParamSpec::new(
+        "date_max_future",
+        ParamKind::Int,
+        "Seconds a Release may be dated ahead.",
+    ),
+    ParamSpec::new(
+        "inrelease_path",
+        ParamKind::Str,
+        "Path of the InRelease file.",
+    ),
     ParamSpec::new("languages", ParamKind::List, "Translation languages."),
     ParamSpec::new("pdiffs", ParamKind::Bool, "Use index diffs."),
     ParamSpec::new("targets", ParamKind::List, "Download targets."),
     ParamSpec::new("state", ParamKind::Str, "present (default) or absent.")
         .choices(&["present", "absent"]),
-    ParamSpec::new("mode", ParamKind::Mode, "Mode of the sources file (default 0644)."),
+    ParamSpec::new(
+        "mode",
+        ParamKind::Mode,
+        "Mode of the sources file (default 0644).",
+    ),
 ];
 
 /// Parameters of `deb822_repository`.
@@ -162,8 +202,12 @@ pub fn render(fields: &[(String, String)]) -> String {
 
 /// Whether a signed_by value is a URL to fetch.
 fn is_url(v: &str) -> bool {
-    v.split_once("://")
-        .is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+    v.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    })
 }
 
 /// The read-only fetch of a key URL on the target, printed as base64.
@@ -204,9 +248,7 @@ impl Module for Deb822Repository {
         let mode = match a.mode("mode")? {
             None => 0o644,
             Some(ModeArg::Octal(m)) => m,
-            Some(other) => other
-                .resolve(0o644, false)
-                .map_err(|e| bad("mode", e))?,
+            Some(other) => other.resolve(0o644, false).map_err(|e| bad("mode", e))?,
         };
         let state = a.choice("state", "present")?;
         let present = state == "present";
@@ -249,7 +291,11 @@ impl Module for Deb822Repository {
             let mut key_filename = Value::Null;
             let mut gone = Vec::new();
             if src.exists() {
-                let before = src.content.as_deref().and_then(diff_text).unwrap_or_default();
+                let before = src
+                    .content
+                    .as_deref()
+                    .and_then(diff_text)
+                    .unwrap_or_default();
                 diffs.push(Diff::new(&dest, before, ""));
                 gone.push(dest.clone());
             }
@@ -305,8 +351,9 @@ impl Module for Deb822Repository {
                         };
                         if cur.sha1.as_deref() != Some(sha1_hex(&key).as_str()) {
                             let before = if cur.exists() { "(previous key)\n" } else { "" };
-                            let after = diff_text(&key)
-                                .unwrap_or_else(|| format!("(binary keyring, {} bytes)\n", key.len()));
+                            let after = diff_text(&key).unwrap_or_else(|| {
+                                format!("(binary keyring, {} bytes)\n", key.len())
+                            });
                             diffs.push(Diff::new(path, before, after));
                             let attrs = FileAttrs {
                                 mode: Some(0o644),

@@ -430,13 +430,23 @@ mod tests {
     #[test]
     fn missing_service_is_a_predicted_change_only_in_check_mode() {
         let p = missing_service(true, "cron", Some(WantState::Started), Some(true)).unwrap();
-        let Plan::Change { diff, steps, result } = p else {
+        let Plan::Change {
+            diff,
+            steps,
+            result,
+        } = p
+        else {
             panic!("expected a change");
         };
         assert!(steps.is_empty());
         assert_eq!(diff.len(), 2);
         assert_eq!(diff[0].after, "state: started\n");
-        assert!(result["msg"].as_str().unwrap().contains("not installed yet"));
+        assert!(
+            result["msg"]
+                .as_str()
+                .unwrap()
+                .contains("not installed yet")
+        );
         assert!(matches!(
             missing_service(true, "cron", Some(WantState::Stopped), Some(false)).unwrap(),
             Plan::Unchanged { .. }
