@@ -5,6 +5,7 @@
 pub mod args;
 pub mod commands;
 pub mod files;
+pub mod net;
 pub mod pyregex;
 pub mod registry;
 pub mod services;

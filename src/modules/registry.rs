@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, services, users, wait_for};
+use crate::modules::{commands, files, net, services, users, wait_for};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -107,6 +107,26 @@ static TABLE: &[Entry] = &[
         rules: services::service::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &net::get_url::GetUrl,
+        rules: net::get_url::RULES,
+        collection: BUILTIN,
+    },
+    Entry {
+        module: &net::uri::Uri,
+        rules: net::uri::RULES,
+        collection: BUILTIN,
+    },
+    Entry {
+        module: &net::unarchive::Unarchive,
+        rules: net::unarchive::RULES,
+        collection: BUILTIN,
+    },
+    Entry {
+        module: &net::pause::Pause,
+        rules: net::pause::RULES,
+        collection: BUILTIN,
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -184,6 +204,10 @@ mod tests {
             "systemd_service",
             "systemd",
             "sysvinit",
+            "get_url",
+            "uri",
+            "unarchive",
+            "pause",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }

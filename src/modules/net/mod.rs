@@ -1,0 +1,11 @@
+//! The network modules: downloads (get_url), HTTP checks from the target (uri), archive
+//! extraction (unarchive), and pause. They share one curl/wget helper (`http`).
+
+pub mod get_url;
+pub mod http;
+pub mod pause;
+pub mod unarchive;
+pub mod uri;
+
+#[cfg(test)]
+pub(crate) mod testserver;
