@@ -440,6 +440,11 @@ impl Module for GetUrl {
                 format!("get_url: {path} is a directory")
             }));
         }
+        if dest.ends_with('/') && !st.into_dir {
+            return Err(ModuleError::failed(format!(
+                "get_url: Destination directory {dest} does not exist"
+            )));
+        }
         if !st.parent_is_dir {
             return Err(ModuleError::failed(format!(
                 "get_url: Destination {} does not exist",

@@ -475,3 +475,76 @@ mod tests {
         assert!(is_url("HTTPS://x/y") && !is_url("/tmp/x") && !is_url("http://"));
     }
 }
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+    use crate::modules::net::testserver::Server;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    /// Runs a request script locally with `path` as PATH (to hide curl) and parses it.
+    fn run(req: &HttpRequest, sink: &BodySink, path: &str) -> HttpResponse {
+        let script = format!("PATH={}\nexport PATH\n{}", quote(path), standalone_script(req, sink));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&stdin_config(req)).unwrap();
+        let out = child.wait_with_output().unwrap();
+        parse_response(&out.stdout, &req.url)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
+    #[test]
+    fn curl_and_wget_agree() {
+        let srv = Server::start(vec![
+            ("/a", 200, "application/json", b"{\"x\": 1}".to_vec()),
+            ("/r", 302, "", b"/a".to_vec()),
+        ]);
+        let has = |t: &str| Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().unwrap().status.success();
+        let bin = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir("/usr/bin").unwrap().flatten() {
+            if entry.file_name() != "curl" {
+                let _ = std::os::unix::fs::symlink(entry.path(), bin.path().join(entry.file_name()));
+            }
+        }
+        let mut paths = Vec::new();
+        if has("curl") {
+            paths.push(("curl", std::env::var("PATH").unwrap()));
+        }
+        if has("wget") {
+            paths.push(("wget", bin.path().display().to_string()));
+        }
+        for (tool, path) in paths {
+            let mut req = HttpRequest::get(&format!("{}/r", srv.base()));
+            req.auth = Some(("u".into(), Secret::new("p")));
+            let r = run(&req, &BodySink::Capture, &path);
+            assert_eq!(r.tool, tool);
+            assert_eq!(r.status, 200, "{tool}: {r:?}");
+            assert!(r.redirected, "{tool}");
+            assert_eq!(r.mime(), "application/json", "{tool}");
+            assert_eq!(r.body.as_deref(), Some(&b"{\"x\": 1}"[..]), "{tool}");
+            req.url = format!("{}/echo", srv.base());
+            req.method = "PUT".into();
+            req.body = Some("data 'q'".into());
+            let r = run(&req, &BodySink::Capture, &path);
+            let j: serde_json::Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+            assert_eq!(j["method"], "PUT", "{tool}");
+            assert_eq!(j["body"], "data 'q'", "{tool}");
+            assert_eq!(j["headers"]["authorization"], "Basic dTpw", "{tool}");
+            req.url = format!("{}/none", srv.base());
+            req.method = "GET".into();
+            req.body = None;
+            let r = run(&req, &BodySink::Discard, &path);
+            assert_eq!(r.status, 404, "{tool}");
+            req.url = "http://127.0.0.1:9/".into();
+            let r = run(&req, &BodySink::Discard, &path);
+            assert_eq!(r.status, -1, "{tool}: {r:?}");
+        }
+    }
+}
