@@ -14,7 +14,10 @@ use std::process::Command;
 use support::netlab::{NetLab, assert_changed, ok, recap};
 
 fn sha256_hex(path: &std::path::Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .next()

@@ -331,10 +331,12 @@ pub(crate) async fn run_query(
     er.timeout = Some(Duration::from_secs(req.timeout + 30));
     let out = ctx.query_with(er).await?;
     if out.status == 127 {
-        return Err(ModuleError::failed(format!(
-            "{}",
-            out.stderr_str().trim().trim_start_matches("shipshape: ")
-        )));
+        return Err(ModuleError::failed(
+            out.stderr_str()
+                .trim()
+                .trim_start_matches("shipshape: ")
+                .to_string(),
+        ));
     }
     Ok(out)
 }
@@ -547,10 +549,10 @@ impl Module for GetUrl {
                 status = v.trim().parse::<i64>().ok();
             } else if let Some(v) = line.strip_prefix("checksum_src=") {
                 result.insert("checksum_src".into(), v.trim().into());
-            } else if let Some(v) = line.strip_prefix("size=") {
-                if let Ok(n) = v.trim().parse::<u64>() {
-                    result.insert("size".into(), n.into());
-                }
+            } else if let Some(v) = line.strip_prefix("size=")
+                && let Ok(n) = v.trim().parse::<u64>()
+            {
+                result.insert("size".into(), n.into());
             }
         }
         if let Some(s) = status {
@@ -629,9 +631,21 @@ mod tests {
             ChecksumArg::parse("sha1:http://h/SHA1SUMS").unwrap(),
             ChecksumArg::Url(a, u) if a.name == "sha1" && u == "http://h/SHA1SUMS"
         ));
-        assert!(ChecksumArg::parse("sha256:abc").unwrap_err().contains("64 hex"));
-        assert!(ChecksumArg::parse("crc32:00").unwrap_err().contains("not supported"));
-        assert!(ChecksumArg::parse("deadbeef").unwrap_err().contains("algorithm:"));
+        assert!(
+            ChecksumArg::parse("sha256:abc")
+                .unwrap_err()
+                .contains("64 hex")
+        );
+        assert!(
+            ChecksumArg::parse("crc32:00")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(
+            ChecksumArg::parse("deadbeef")
+                .unwrap_err()
+                .contains("algorithm:")
+        );
     }
 
     #[test]
@@ -681,7 +695,8 @@ mod host_tests {
         // A directory dest uses the URL's file name; a checksum URL works.
         let dir = h.path("d");
         std::fs::create_dir(&dir).unwrap();
-        let args = json!({"url": url, "dest": dir, "checksum": format!("sha256:{}/f/SUMS", srv.base())});
+        let args =
+            json!({"url": url, "dest": dir, "checksum": format!("sha256:{}/f/SUMS", srv.base())});
         h.converge(&GetUrl, &args).await;
         assert_eq!(read(&format!("{dir}/app.txt")), "hello app\n");
         // force=no and no checksum: an existing file is left alone.

@@ -457,7 +457,11 @@ mod tests {
         let out = b"==shipshape-http== tool=curl rc=7\n000|0||http://10.0.0.9/\n==shipshape-http-err==\ncurl: (7) Failed to connect to 10.0.0.9 port 80 after 0 ms: Couldn't connect to server\n==shipshape-http-headers==\n";
         let r = parse_response(out, "http://10.0.0.9/").unwrap();
         assert_eq!(r.status, -1);
-        assert!(r.describe().contains("Couldn't connect"), "{}", r.describe());
+        assert!(
+            r.describe().contains("Couldn't connect"),
+            "{}",
+            r.describe()
+        );
         let out = b"==shipshape-http== tool=wget rc=8\n==shipshape-http-err==\n==shipshape-http-headers==\nHTTP/1.1 302 Found\nLocation: http://h/b\n\nHTTP/1.1 404 Not Found\nContent-Type: application/json\nstatus_code=404\n";
         let r = parse_response(out, "http://h/a").unwrap();
         assert_eq!(r.status, 404);
@@ -485,7 +489,11 @@ mod host_tests {
 
     /// Runs a request script locally with `path` as PATH (to hide curl) and parses it.
     fn run(req: &HttpRequest, sink: &BodySink, path: &str) -> HttpResponse {
-        let script = format!("PATH={}\nexport PATH\n{}", quote(path), standalone_script(req, sink));
+        let script = format!(
+            "PATH={}\nexport PATH\n{}",
+            quote(path),
+            standalone_script(req, sink)
+        );
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -494,7 +502,12 @@ mod host_tests {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(&stdin_config(req)).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&stdin_config(req))
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         parse_response(&out.stdout, &req.url)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
@@ -506,11 +519,20 @@ mod host_tests {
             ("/a", 200, "application/json", b"{\"x\": 1}".to_vec()),
             ("/r", 302, "", b"/a".to_vec()),
         ]);
-        let has = |t: &str| Command::new("sh").arg("-c").arg(format!("command -v {t}")).output().unwrap().status.success();
+        let has = |t: &str| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {t}"))
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
         let bin = tempfile::tempdir().unwrap();
         for entry in std::fs::read_dir("/usr/bin").unwrap().flatten() {
             if entry.file_name() != "curl" {
-                let _ = std::os::unix::fs::symlink(entry.path(), bin.path().join(entry.file_name()));
+                let _ =
+                    std::os::unix::fs::symlink(entry.path(), bin.path().join(entry.file_name()));
             }
         }
         let mut paths = Vec::new();

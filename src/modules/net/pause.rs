@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::core::{Module, ModuleError, ModuleSpec, ParamKind, ParamSpec, Plan, ResultMap, TaskCtx};
+use crate::core::{
+    Module, ModuleError, ModuleSpec, ParamKind, ParamSpec, Plan, ResultMap, TaskCtx,
+};
 use crate::modules::args::{Args, Rules, value_to_string};
 
 /// The `pause` module.
@@ -17,8 +19,16 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     name: "pause",
     doc: "Waits a number of seconds or minutes (prompts need a terminal and are refused in non-interactive runs).",
     params: &[
-        ParamSpec::new("seconds", ParamKind::Raw, "Seconds to wait (may be fractional)."),
-        ParamSpec::new("minutes", ParamKind::Raw, "Minutes to wait (may be fractional)."),
+        ParamSpec::new(
+            "seconds",
+            ParamKind::Raw,
+            "Seconds to wait (may be fractional).",
+        ),
+        ParamSpec::new(
+            "minutes",
+            ParamKind::Raw,
+            "Minutes to wait (may be fractional).",
+        ),
         ParamSpec::new(
             "prompt",
             ParamKind::Str,
@@ -122,8 +132,13 @@ mod tests {
     fn durations() {
         assert_eq!(duration(Some(2.0), None, None).unwrap(), 2.0);
         assert_eq!(duration(None, Some(0.5), Some("x")).unwrap(), 30.0);
-        let e = duration(None, None, Some("Continue?")).unwrap_err().to_string();
-        assert!(e.contains("\"Continue?\"") && e.contains("not interactive"), "{e}");
+        let e = duration(None, None, Some("Continue?"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"Continue?\"") && e.contains("not interactive"),
+            "{e}"
+        );
         assert!(number(Some(&json!("-1")), "seconds").is_err());
         assert_eq!(number(Some(&json!("1.5")), "seconds").unwrap(), Some(1.5));
     }
@@ -137,7 +152,10 @@ mod tests {
             .await;
         assert!(t0.elapsed() >= Duration::from_millis(300));
         assert_eq!(r["stdout"], "Paused for 0.3 seconds");
-        let e = h.apply(&Pause, &json!({"prompt": "go?"})).await.unwrap_err();
+        let e = h
+            .apply(&Pause, &json!({"prompt": "go?"}))
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("not interactive"), "{e}");
     }
 }

@@ -143,11 +143,20 @@ fn extra_words(extra: &[String]) -> String {
 
 /// The read-only query: prints `kind=`, `nounzip`, `creates`, `nodest`, `uid=`, then
 /// `member=PATH` lines, `differ=TEXT` lines and (with attributes) `attr=MODE|UID|GID|USER|GROUP|TYPE|PATH`.
-fn query_script(origin: &Origin, dest: &str, creates: Option<&str>, extra: &[String], attrs: bool) -> String {
+fn query_script(
+    origin: &Origin,
+    dest: &str,
+    creates: Option<&str>,
+    extra: &[String],
+    attrs: bool,
+) -> String {
     let mut s = String::new();
     s.push_str(&format!("d={}\n", quote(dest)));
     if let Some(c) = creates {
-        s.push_str(&format!("if [ -e {} ]; then echo creates; exit 0; fi\n", quote(c)));
+        s.push_str(&format!(
+            "if [ -e {} ]; then echo creates; exit 0; fi\n",
+            quote(c)
+        ));
     }
     s.push_str("if [ ! -d \"$d\" ]; then echo nodest; exit 0; fi\n");
     s.push_str(&source_script(origin));
@@ -387,7 +396,11 @@ impl WantAttrs {
                     .resolve(a.mode, a.is_dir)
                     .map_err(|e| ModuleError::Args(format!("unarchive: mode: {e}")))?;
                 if want != a.mode {
-                    why.push(format!("mode {} -> {}", mode_string(a.mode), mode_string(want)));
+                    why.push(format!(
+                        "mode {} -> {}",
+                        mode_string(a.mode),
+                        mode_string(want)
+                    ));
                 }
             }
             if let Some(o) = &self.owner
@@ -439,10 +452,7 @@ impl Module for Unarchive {
         } else {
             let path = ctx.controller.find_file("files", &src)?;
             let bytes = std::fs::read(&path).map_err(|e| {
-                ModuleError::failed(format!(
-                    "unarchive: cannot read {}: {e}",
-                    path.display()
-                ))
+                ModuleError::failed(format!("unarchive: cannot read {}: {e}", path.display()))
             })?;
             Origin::Local(bytes)
         };
@@ -484,7 +494,12 @@ impl Module for Unarchive {
         }
         result.insert(
             "handler".into(),
-            if probe.kind == "zip" { "ZipArchive" } else { "TgzArchive" }.into(),
+            if probe.kind == "zip" {
+                "ZipArchive"
+            } else {
+                "TgzArchive"
+            }
+            .into(),
         );
         result.insert("state".into(), "directory".into());
         if a.bool("list_files", false)? {
@@ -503,8 +518,8 @@ impl Module for Unarchive {
         let mut steps: Vec<Step> = Vec::new();
         let mut diff = Vec::new();
         if !differ.is_empty() {
-            let mut req = ExecRequest::new(extract_script(&origin, &dest, &extra))
-                .stdin(stdin_of(&origin));
+            let mut req =
+                ExecRequest::new(extract_script(&origin, &dest, &extra)).stdin(stdin_of(&origin));
             req.timeout = Some(Duration::from_secs(600));
             steps.push(ctx.step_with(format!("unpack {src} into {dest}"), req));
             let mut after = String::new();
@@ -512,7 +527,11 @@ impl Module for Unarchive {
                 after.push_str(d);
                 after.push('\n');
             }
-            diff.push(Diff::new(&format!("{dest} (unpacked from {src})"), "", after));
+            diff.push(Diff::new(
+                &format!("{dest} (unpacked from {src})"),
+                "",
+                after,
+            ));
             if want.any() {
                 let script = want.script(&dest, &probe.members)?;
                 steps.push(ctx.step(format!("set attributes under {dest}"), script));
@@ -650,7 +669,10 @@ mod host_tests {
         assert!(r["msg"].as_str().unwrap().contains("skipped"));
         // dest must exist.
         let err = h
-            .apply(&Unarchive, &json!({"src": "app.tar.gz", "dest": h.path("missing")}))
+            .apply(
+                &Unarchive,
+                &json!({"src": "app.tar.gz", "dest": h.path("missing")}),
+            )
             .await
             .unwrap_err();
         assert!(err.to_string().contains("must be an existing dir"), "{err}");
@@ -661,7 +683,10 @@ mod host_tests {
             std::fs::create_dir_all(&zdest).unwrap();
             let args = json!({"src": zip.display().to_string(), "dest": zdest, "remote_src": true});
             h.converge(&Unarchive, &args).await;
-            assert_eq!(read(&format!("{zdest}/app/bin/run")), "#!/bin/sh\necho run\n");
+            assert_eq!(
+                read(&format!("{zdest}/app/bin/run")),
+                "#!/bin/sh\necho run\n"
+            );
         }
     }
 }

@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use super::get_url::run_query;
 use super::http::{BodySink, HttpRequest, form_encode, is_url, parse_response};
-use crate::core::{Module, ModuleError, ModuleSpec, ParamKind, ParamSpec, Plan, ResultMap, Secret, TaskCtx};
+use crate::core::{
+    Module, ModuleError, ModuleSpec, ParamKind, ParamSpec, Plan, ResultMap, Secret, TaskCtx,
+};
 use crate::modules::args::{Args, Rules, as_int, value_to_string};
 
 /// The `uri` module.
@@ -18,11 +20,7 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     doc: "Makes an HTTP request from the target and checks the response status.",
     params: &[
         ParamSpec::new("url", ParamKind::Str, "The URL to request.").required(),
-        ParamSpec::new(
-            "method",
-            ParamKind::Str,
-            "HTTP method (default GET).",
-        ),
+        ParamSpec::new("method", ParamKind::Str, "HTTP method (default GET)."),
         ParamSpec::new(
             "body",
             ParamKind::Raw,
@@ -126,30 +124,28 @@ pub fn encode_body(
             Ok((Some(text), Some("application/json")))
         }
         "form-urlencoded" => {
-            let pairs: Vec<(String, String)> = match body {
-                Value::String(s) => {
-                    return Ok((
-                        Some(s.clone()),
-                        Some("application/x-www-form-urlencoded"),
-                    ));
-                }
-                Value::Object(m) => m
-                    .iter()
-                    .map(|(k, v)| (k.clone(), value_to_string(v).unwrap_or_default()))
-                    .collect(),
-                Value::Array(items) => items
-                    .iter()
-                    .map(|i| match i {
-                        Value::Array(p) if p.len() == 2 => Ok((
-                            value_to_string(&p[0]).unwrap_or_default(),
-                            value_to_string(&p[1]).unwrap_or_default(),
-                        )),
-                        _ => Err("form-urlencoded body lists must hold [key, value] pairs"
-                            .to_string()),
-                    })
-                    .collect::<Result<_, _>>()?,
-                other => return Err(format!("cannot form-encode {other}")),
-            };
+            let pairs: Vec<(String, String)> =
+                match body {
+                    Value::String(s) => {
+                        return Ok((Some(s.clone()), Some("application/x-www-form-urlencoded")));
+                    }
+                    Value::Object(m) => m
+                        .iter()
+                        .map(|(k, v)| (k.clone(), value_to_string(v).unwrap_or_default()))
+                        .collect(),
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|i| match i {
+                            Value::Array(p) if p.len() == 2 => Ok((
+                                value_to_string(&p[0]).unwrap_or_default(),
+                                value_to_string(&p[1]).unwrap_or_default(),
+                            )),
+                            _ => Err("form-urlencoded body lists must hold [key, value] pairs"
+                                .to_string()),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    other => return Err(format!("cannot form-encode {other}")),
+                };
             let text = pairs
                 .iter()
                 .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
@@ -392,10 +388,16 @@ mod host_tests {
         );
         // Check mode does not send unsafe methods.
         let plan = h
-            .plan(&Uri, &json!({"url": format!("{}/echo", srv.base()), "method": "DELETE"}), true)
+            .plan(
+                &Uri,
+                &json!({"url": format!("{}/echo", srv.base()), "method": "DELETE"}),
+                true,
+            )
             .await
             .unwrap();
-        assert!(matches!(plan, Plan::Unchanged { result } if result["msg"].as_str().unwrap().contains("not sent")));
+        assert!(
+            matches!(plan, Plan::Unchanged { result } if result["msg"].as_str().unwrap().contains("not sent"))
+        );
         // Connection refused: status -1 with the URL.
         let err = h
             .apply(&Uri, &json!({"url": "http://127.0.0.1:9/", "timeout": 3}))
