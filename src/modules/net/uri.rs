@@ -246,7 +246,9 @@ impl Module for Uri {
         } else {
             BodySink::Capture
         };
+        let started = std::time::Instant::now();
         let out = run_query(ctx, &req, &sink, "").await?;
+        let elapsed = started.elapsed().as_secs();
         let r = parse_response(&out.stdout, &url).map_err(|e| {
             ModuleError::failed(format!(
                 "uri: request to {url} did not complete: {e}: {}",
@@ -273,7 +275,7 @@ impl Module for Uri {
                 String::from_utf8_lossy(&body).into_owned().into(),
             );
         }
-        result.insert("elapsed".into(), 0.into());
+        result.insert("elapsed".into(), elapsed.into());
         if r.status < 0 {
             let msg = format!(
                 "Status code was -1 and not {}: {} (url: {url})",
