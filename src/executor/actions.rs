@@ -89,6 +89,12 @@ pub static ACTION_SPECS: &[ModuleSpec] = &[
         params: &[
             p("seconds", ParamKind::Int, "Seconds to wait."),
             p("minutes", ParamKind::Int, "Minutes to wait."),
+            p(
+                "prompt",
+                ParamKind::Str,
+                "Text shown while waiting (a prompt without seconds/minutes needs a terminal and fails).",
+            ),
+            p("echo", ParamKind::Bool, "Accepted for compatibility (nothing is read)."),
         ],
         free_form: false,
     },
@@ -220,7 +226,12 @@ impl Executor {
                         "pause needs seconds or minutes (interactive prompts are not supported)",
                     )
                 } else if self.sleep(Duration::from_secs_f64(secs)).await {
-                    Outcome::ok(ResultMap::from_iter([("delta".to_string(), json!(secs))]))
+                    let mut r = ResultMap::from_iter([("delta".to_string(), json!(secs))]);
+                    if let Some(prompt) = args.get("prompt").and_then(|v| v.as_str()) {
+                        r.insert("msg".into(), json!(prompt));
+                        r.insert("user_input".into(), json!(""));
+                    }
+                    Outcome::ok(r)
                 } else {
                     Outcome::failed("pause: interrupted")
                 }

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod files;
 pub mod packages;
 pub mod firewall;
+pub mod net;
 pub mod pyregex;
 pub mod registry;
 pub mod services;

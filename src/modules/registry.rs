@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, firewall, packages, services, users, wait_for};
+use crate::modules::{commands, files, firewall, net, packages, services, users, wait_for};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -137,6 +137,21 @@ static TABLE: &[Entry] = &[
         rules: firewall::ufw::RULES,
         collection: "community.general",
     },
+    Entry {
+        module: &net::get_url::GetUrl,
+        rules: net::get_url::RULES,
+        collection: BUILTIN,
+    },
+    Entry {
+        module: &net::uri::Uri,
+        rules: net::uri::RULES,
+        collection: BUILTIN,
+    },
+    Entry {
+        module: &net::unarchive::Unarchive,
+        rules: net::unarchive::RULES,
+        collection: BUILTIN,
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -236,6 +251,9 @@ mod tests {
             "apt_repository",
             "nftables",
             "ufw",
+            "get_url",
+            "uri",
+            "unarchive",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
