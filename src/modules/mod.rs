@@ -5,6 +5,7 @@
 pub mod args;
 pub mod commands;
 pub mod files;
+pub mod mysql;
 pub mod pyregex;
 pub mod registry;
 pub mod services;

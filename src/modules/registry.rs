@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, services, users, wait_for};
+use crate::modules::{commands, files, mysql, services, users, wait_for};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -107,6 +107,21 @@ static TABLE: &[Entry] = &[
         rules: services::service::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &mysql::mysql_db::MysqlDb,
+        rules: mysql::mysql_db::RULES,
+        collection: "community.mysql",
+    },
+    Entry {
+        module: &mysql::mysql_user::MysqlUser,
+        rules: mysql::mysql_user::RULES,
+        collection: "community.mysql",
+    },
+    Entry {
+        module: &mysql::mysql_replication::MysqlReplication,
+        rules: mysql::mysql_replication::RULES,
+        collection: "community.mysql",
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -161,6 +176,11 @@ mod tests {
         assert!(find("ansible.builtin.nope").is_none());
         assert!(find("community.general.copy").is_none());
         assert_eq!(
+            qualified_name("mysql_user").as_deref(),
+            Some("community.mysql.mysql_user")
+        );
+        assert!(find("community.mysql.mysql_db").is_some());
+        assert_eq!(
             qualified_name("copy").as_deref(),
             Some("ansible.builtin.copy")
         );
@@ -184,6 +204,9 @@ mod tests {
             "systemd_service",
             "systemd",
             "sysvinit",
+            "mysql_db",
+            "mysql_user",
+            "mysql_replication",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
