@@ -334,10 +334,7 @@ pub fn sql_step(ctx: &TaskCtx<'_>, conn: &Conn, describe: &str, sql: &str) -> St
 }
 
 /// The failure of an applied step, with secrets and SQL echoes removed.
-pub fn step_failure(
-    module: &str,
-    outputs: &[crate::core::ExecOutput],
-) -> Result<(), ModuleError> {
+pub fn step_failure(module: &str, outputs: &[crate::core::ExecOutput]) -> Result<(), ModuleError> {
     match outputs.iter().find(|o| !o.success()) {
         Some(o) => Err(ModuleError::Failed {
             msg: format!(
@@ -379,7 +376,11 @@ mod tests {
         };
         let req = conn.request("SELECT 1;");
         assert!(!req.script.contains("s3cret"));
-        assert!(req.script.contains("cfg=\"$HOME\"/.my.cnf"), "{}", req.script);
+        assert!(
+            req.script.contains("cfg=\"$HOME\"/.my.cnf"),
+            "{}",
+            req.script
+        );
         let stdin = String::from_utf8(req.stdin).unwrap();
         assert_eq!(
             stdin,
@@ -395,7 +396,10 @@ mod tests {
                    __shipshape_section__\nrows\nx\ty\na\\tb\\nc\\\\d\tNULL\n\t\n";
         let s = parse_sections(out).unwrap();
         assert_eq!(s.len(), 3);
-        assert_eq!(section(&s, "version").first_column(), vec!["10.11.18-MariaDB-0+deb12u1"]);
+        assert_eq!(
+            section(&s, "version").first_column(),
+            vec!["10.11.18-MariaDB-0+deb12u1"]
+        );
         assert!(section(&s, "empty").rows.is_empty());
         let rows = section(&s, "rows");
         assert_eq!(rows.columns, vec!["x", "y"]);
@@ -404,7 +408,10 @@ mod tests {
         assert!(section(&s, "missing").rows.is_empty());
         assert!(parse_sections("stray\n").is_err());
         let sql = batch_sql(&[("v", "SELECT VERSION();".into())]);
-        assert_eq!(sql, "SELECT 'v' AS `__shipshape_section__`;\nSELECT VERSION();\n");
+        assert_eq!(
+            sql,
+            "SELECT 'v' AS `__shipshape_section__`;\nSELECT VERSION();\n"
+        );
     }
 
     #[test]

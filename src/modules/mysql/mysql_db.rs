@@ -23,8 +23,16 @@ pub static SPEC: ModuleSpec = ModuleSpec {
             .aliases(&["db"]),
         ParamSpec::new("state", ParamKind::Str, "present (default) or absent.")
             .choices(&["present", "absent"]),
-        ParamSpec::new("encoding", ParamKind::Str, "The character set of the database."),
-        ParamSpec::new("collation", ParamKind::Str, "The collation of the database."),
+        ParamSpec::new(
+            "encoding",
+            ParamKind::Str,
+            "The character set of the database."
+        ),
+        ParamSpec::new(
+            "collation",
+            ParamKind::Str,
+            "The collation of the database."
+        ),
     ],
     free_form: false,
 };
@@ -199,11 +207,20 @@ impl Module for MysqlDb {
         result.insert("db".into(), want.names.join(" ").into());
         result.insert(
             "db_list".into(),
-            Value::from(want.names.iter().map(|n| Value::from(n.as_str())).collect::<Vec<_>>()),
+            Value::from(
+                want.names
+                    .iter()
+                    .map(|n| Value::from(n.as_str()))
+                    .collect::<Vec<_>>(),
+            ),
         );
         result.insert(
             "executed_commands".into(),
-            Value::from(sql.iter().map(|s| Value::from(s.as_str())).collect::<Vec<_>>()),
+            Value::from(
+                sql.iter()
+                    .map(|s| Value::from(s.as_str()))
+                    .collect::<Vec<_>>(),
+            ),
         );
         if sql.is_empty() {
             return Ok(Plan::Unchanged { result });
@@ -293,7 +310,10 @@ mod tests {
         };
         assert_eq!(decide_db(&w, &c), vec!["DROP DATABASE `we``ird`"]);
         let after = listing(&after_listing(&w, &c));
-        assert!(!after.contains("we`ird") && after.contains("app ("), "{after}");
+        assert!(
+            !after.contains("we`ird") && after.contains("app ("),
+            "{after}"
+        );
     }
 
     #[test]

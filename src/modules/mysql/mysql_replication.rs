@@ -14,6 +14,9 @@ use crate::modules::args::{Args, Rules};
 /// The `mysql_replication` module.
 pub struct MysqlReplication;
 
+/// One status row: (column, value) pairs, in the server's order.
+pub type Status = Vec<(String, Option<String>)>;
+
 /// Accepted modes, Ansible's old names included.
 const MODES: &[&str] = &[
     "getprimary",
@@ -38,24 +41,56 @@ pub static SPEC: ModuleSpec = ModuleSpec {
     doc: "Reads and changes MySQL/MariaDB replication (primary and replica status).",
     params: mysql_params![
         ParamSpec::new("mode", ParamKind::Str, "What to do (default getreplica).").choices(MODES),
-        ParamSpec::new("primary_host", ParamKind::Str, "The primary's host (changeprimary).")
-            .aliases(&["master_host"]),
-        ParamSpec::new("primary_user", ParamKind::Str, "The replication user (changeprimary).")
-            .aliases(&["master_user"]),
-        ParamSpec::new("primary_password", ParamKind::Str, "The replication user's password; never shown.")
-            .aliases(&["master_password"]),
+        ParamSpec::new(
+            "primary_host",
+            ParamKind::Str,
+            "The primary's host (changeprimary)."
+        )
+        .aliases(&["master_host"]),
+        ParamSpec::new(
+            "primary_user",
+            ParamKind::Str,
+            "The replication user (changeprimary)."
+        )
+        .aliases(&["master_user"]),
+        ParamSpec::new(
+            "primary_password",
+            ParamKind::Str,
+            "The replication user's password; never shown."
+        )
+        .aliases(&["master_password"]),
         ParamSpec::new("primary_port", ParamKind::Int, "The primary's port.")
             .aliases(&["master_port"]),
-        ParamSpec::new("primary_connect_retry", ParamKind::Int, "Seconds between connection retries.")
-            .aliases(&["master_connect_retry"]),
-        ParamSpec::new("primary_log_file", ParamKind::Str, "The primary's binary log file to start from.")
-            .aliases(&["master_log_file"]),
-        ParamSpec::new("primary_log_pos", ParamKind::Int, "The position in that file.")
-            .aliases(&["master_log_pos"]),
-        ParamSpec::new("primary_use_gtid", ParamKind::Str, "MariaDB GTID mode: slave_pos, current_pos or disabled.")
-            .aliases(&["master_use_gtid"])
-            .choices(&["current_pos", "replica_pos", "slave_pos", "disabled"]),
-        ParamSpec::new("connection_name", ParamKind::Str, "MariaDB multi-source connection name."),
+        ParamSpec::new(
+            "primary_connect_retry",
+            ParamKind::Int,
+            "Seconds between connection retries."
+        )
+        .aliases(&["master_connect_retry"]),
+        ParamSpec::new(
+            "primary_log_file",
+            ParamKind::Str,
+            "The primary's binary log file to start from."
+        )
+        .aliases(&["master_log_file"]),
+        ParamSpec::new(
+            "primary_log_pos",
+            ParamKind::Int,
+            "The position in that file."
+        )
+        .aliases(&["master_log_pos"]),
+        ParamSpec::new(
+            "primary_use_gtid",
+            ParamKind::Str,
+            "MariaDB GTID mode: slave_pos, current_pos or disabled."
+        )
+        .aliases(&["master_use_gtid"])
+        .choices(&["current_pos", "replica_pos", "slave_pos", "disabled"]),
+        ParamSpec::new(
+            "connection_name",
+            ParamKind::Str,
+            "MariaDB multi-source connection name."
+        ),
     ],
     free_form: false,
 };
@@ -107,9 +142,13 @@ fn change_from(a: &Args<'_>) -> Result<ChangePrimary, ModuleError> {
         connect_retry: a.int("primary_connect_retry")?,
         log_file: a.str("primary_log_file")?,
         log_pos: a.int("primary_log_pos")?,
-        use_gtid: a
-            .str("primary_use_gtid")?
-            .map(|g| if g == "replica_pos" { "slave_pos".into() } else { g }),
+        use_gtid: a.str("primary_use_gtid")?.map(|g| {
+            if g == "replica_pos" {
+                "slave_pos".into()
+            } else {
+                g
+            }
+        }),
     })
 }
 
@@ -165,7 +204,7 @@ pub fn change_sql(c: &ChangePrimary, conn_name: Option<&str>) -> (String, String
 }
 
 /// The first row of a status section as (column, value) pairs.
-pub fn status_row(columns: &[String], rows: &[Vec<Option<String>>]) -> Vec<(String, Option<String>)> {
+pub fn status_row(columns: &[String], rows: &[Vec<Option<String>>]) -> Status {
     match rows.first() {
         Some(r) => columns.iter().cloned().zip(r.iter().cloned()).collect(),
         None => Vec::new(),
@@ -184,7 +223,9 @@ pub fn change_needed(c: &ChangePrimary, status: &[(String, Option<String>)]) -> 
     if status.is_empty() {
         return true;
     }
-    let same = |want: Option<String>, key: &str| want.is_none_or(|w| field(status, key) == Some(w.as_str()));
+    let same = |want: Option<String>, key: &str| {
+        want.is_none_or(|w| field(status, key) == Some(w.as_str()))
+    };
     if !same(c.host.clone(), "Master_Host")
         || !same(c.user.clone(), "Master_User")
         || !same(c.port.map(|p| p.to_string()), "Master_Port")
@@ -231,7 +272,8 @@ fn running(status: &[(String, Option<String>)]) -> (bool, bool) {
         field(status, "Slave_IO_Running").or(field(status, "Replica_IO_Running")),
         Some("Yes" | "Connecting" | "Preparing")
     );
-    let sql = field(status, "Slave_SQL_Running").or(field(status, "Replica_SQL_Running")) == Some("Yes");
+    let sql =
+        field(status, "Slave_SQL_Running").or(field(status, "Replica_SQL_Running")) == Some("Yes");
     (io, sql)
 }
 
@@ -344,12 +386,19 @@ impl Module for MysqlReplication {
                     result.insert("queries".into(), Value::Array(Vec::new()));
                     return Ok(Plan::Unchanged { result });
                 }
-                let all = if mode == "resetreplicaall" { " ALL" } else { "" };
+                let all = if mode == "resetreplicaall" {
+                    " ALL"
+                } else {
+                    ""
+                };
                 let s = format!("RESET SLAVE{name_sql}{all}");
                 (s.clone(), s)
             }
         };
-        result.insert("queries".into(), Value::from(vec![Value::from(masked.clone())]));
+        result.insert(
+            "queries".into(),
+            Value::from(vec![Value::from(masked.clone())]),
+        );
         let before = status_text(&replica);
         let diff = vec![Diff::new("replication", before, format!("{masked}\n"))];
         let step = sql_step(ctx, &conn, &masked, &format!("{sql};\n"));
@@ -374,11 +423,14 @@ mod tests {
 __shipshape_section__\nreplica\nSlave_IO_State\tMaster_Host\tMaster_User\tMaster_Port\tConnect_Retry\tMaster_Log_File\tRead_Master_Log_Pos\tRelay_Log_File\tRelay_Log_Pos\tRelay_Master_Log_File\tSlave_IO_Running\tSlave_SQL_Running\tExec_Master_Log_Pos\tSeconds_Behind_Master\tUsing_Gtid\n\
 Waiting for master to send event\t10.213.0.11\trepl\t3306\t60\tmysql-bin.000001\t900\trelay.000002\t555\tmysql-bin.000001\tYes\tYes\t900\t0\tSlave_Pos\n";
 
-    fn statuses() -> (Vec<(String, Option<String>)>, Vec<(String, Option<String>)>) {
+    fn statuses() -> (Status, Status) {
         let s = parse_sections(STATUS).unwrap();
         let p = section(&s, "primary");
         let r = section(&s, "replica");
-        (status_row(&p.columns, &p.rows), status_row(&r.columns, &r.rows))
+        (
+            status_row(&p.columns, &p.rows),
+            status_row(&r.columns, &r.rows),
+        )
     }
 
     #[test]

@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{
-    Conn, account, is_mariadb, mysql_params, quote_ident, quote_str, run_queries, section,
-    sql_step,
+    Conn, account, is_mariadb, mysql_params, quote_ident, quote_str, run_queries, section, sql_step,
 };
 use crate::core::{
     Diff, ExecOutput, Module, ModuleError, ModuleSpec, ParamKind, ParamSpec, Plan, ResultMap,
@@ -28,14 +27,42 @@ pub static SPEC: ModuleSpec = ModuleSpec {
         ParamSpec::new("name", ParamKind::Str, "The user name.")
             .required()
             .aliases(&["user"]),
-        ParamSpec::new("host", ParamKind::Str, "The host part of the account (default localhost)."),
-        ParamSpec::new("host_all", ParamKind::Bool, "Apply to every existing host of the user (not when creating)."),
-        ParamSpec::new("password", ParamKind::Str, "The password (plain, or the native hash with encrypted=yes); never shown."),
-        ParamSpec::new("encrypted", ParamKind::Bool, "The password is already a native hash (*HEX)."),
-        ParamSpec::new("update_password", ParamKind::Str, "always (default) or on_create.")
-            .choices(&["always", "on_create"]),
-        ParamSpec::new("priv", ParamKind::Raw, "Privileges: `db.table:PRIV1,PRIV2/db2.*:ALL` or a mapping."),
-        ParamSpec::new("append_privs", ParamKind::Bool, "Add the privileges without revoking others (default no)."),
+        ParamSpec::new(
+            "host",
+            ParamKind::Str,
+            "The host part of the account (default localhost)."
+        ),
+        ParamSpec::new(
+            "host_all",
+            ParamKind::Bool,
+            "Apply to every existing host of the user (not when creating)."
+        ),
+        ParamSpec::new(
+            "password",
+            ParamKind::Str,
+            "The password (plain, or the native hash with encrypted=yes); never shown."
+        ),
+        ParamSpec::new(
+            "encrypted",
+            ParamKind::Bool,
+            "The password is already a native hash (*HEX)."
+        ),
+        ParamSpec::new(
+            "update_password",
+            ParamKind::Str,
+            "always (default) or on_create."
+        )
+        .choices(&["always", "on_create"]),
+        ParamSpec::new(
+            "priv",
+            ParamKind::Raw,
+            "Privileges: `db.table:PRIV1,PRIV2/db2.*:ALL` or a mapping."
+        ),
+        ParamSpec::new(
+            "append_privs",
+            ParamKind::Bool,
+            "Add the privileges without revoking others (default no)."
+        ),
         ParamSpec::new("state", ParamKind::Str, "present (default) or absent.")
             .choices(&["present", "absent"]),
     ],
@@ -287,9 +314,9 @@ pub fn parse_priv(v: &Value, mariadb: bool) -> Result<Privs, String> {
             let s = value_to_string(other)
                 .ok_or_else(|| "expected a string or a mapping".to_string())?;
             for item in s.split('/').map(str::trim).filter(|i| !i.is_empty()) {
-                let (obj, privs) = item.rsplit_once(':').ok_or_else(|| {
-                    format!("{item:?} is not of the form db.table:PRIV1,PRIV2")
-                })?;
+                let (obj, privs) = item
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("{item:?} is not of the form db.table:PRIV1,PRIV2"))?;
                 add_privs(&mut out, parse_obj(obj)?, &split_top(privs), mariadb)?;
             }
             if out.is_empty() {
@@ -348,8 +375,7 @@ pub fn parse_grants(lines: &[String]) -> Result<Privs, String> {
                 set.insert(n);
             }
         }
-        if find_top(tail, " WITH GRANT OPTION").is_some() || tail.contains(" WITH GRANT OPTION")
-        {
+        if find_top(tail, " WITH GRANT OPTION").is_some() || tail.contains(" WITH GRANT OPTION") {
             set.insert("GRANT".into());
         }
     }
@@ -467,8 +493,9 @@ pub fn parse_accounts(columns: &[String], rows: &[Vec<Option<String>>]) -> Vec<A
             let plugin = get(r, p);
             let auth = get(r, a);
             let old = get(r, pw);
-            let hash = if auth.is_empty() && plugin.is_empty() || plugin.is_empty() {
-                if old.is_empty() { auth } else { old }
+            // Old servers keep the native hash in Password with an empty plugin.
+            let hash = if plugin.is_empty() && !old.is_empty() {
+                old
             } else {
                 auth
             };
@@ -578,11 +605,11 @@ pub fn decide_account(
     };
     let mut sql = Vec::new();
     match (want.present, cur) {
-        (false, None) => return (sql, None),
+        (false, None) => (sql, None),
         (false, Some((_, p))) => {
             sql.push(format!("DROP USER {acct}"));
             let before = render(&shown, true, "********", Some(p));
-            return (sql, Some(Diff::new(&shown, before, "")));
+            (sql, Some(Diff::new(&shown, before, "")))
         }
         (true, None) => {
             let pw = want.hash.as_ref().map(|h| identified(h.expose()));
@@ -591,9 +618,13 @@ pub fn decide_account(
             if let Some(p) = &want.privs {
                 sql.extend(grant_statements(&empty, p, false, &acct));
             }
-            let pw_shown = if want.hash.is_some() { "********" } else { "(none)" };
+            let pw_shown = if want.hash.is_some() {
+                "********"
+            } else {
+                "(none)"
+            };
             let after = render(&shown, true, pw_shown, want.privs.as_ref().or(Some(&empty)));
-            return (sql, Some(Diff::new(&shown, "", after)));
+            (sql, Some(Diff::new(&shown, "", after)))
         }
         (true, Some((a, p))) => {
             let mut pw_after = "********";
@@ -612,7 +643,10 @@ pub fn decide_account(
                 if !grants.is_empty() {
                     if want.append {
                         for (o, s) in w {
-                            after_privs.entry(o.clone()).or_default().extend(s.iter().cloned());
+                            after_privs
+                                .entry(o.clone())
+                                .or_default()
+                                .extend(s.iter().cloned());
                         }
                     } else {
                         after_privs = w.clone();
@@ -669,8 +703,7 @@ impl Module for MysqlUser {
         let hosts: Vec<String> = if want.host_all {
             if accounts.is_empty() && want.present {
                 return Err(ModuleError::Args(
-                    "mysql_user: parameter 'host_all': cannot be used when creating a user"
-                        .into(),
+                    "mysql_user: parameter 'host_all': cannot be used when creating a user".into(),
                 ));
             }
             accounts.iter().map(|a| a.host.clone()).collect()
@@ -836,7 +869,11 @@ mod tests {
     #[test]
     fn grants_and_revokes_only_the_difference() {
         let acct = "'app'@'%'";
-        let cur = parse_priv(&json!("*.*:USAGE/app.*:SELECT,INSERT/old.*:ALL,GRANT"), true).unwrap();
+        let cur = parse_priv(
+            &json!("*.*:USAGE/app.*:SELECT,INSERT/old.*:ALL,GRANT"),
+            true,
+        )
+        .unwrap();
         let want = parse_priv(&json!("app.*:SELECT,UPDATE/new.t:SELECT (c)"), true).unwrap();
         assert_eq!(
             grant_statements(&cur, &want, false, acct),
@@ -911,18 +948,31 @@ mod tests {
             "ALTER USER 'app'@'10.213.0.12' IDENTIFIED WITH mysql_native_password AS '*"
         ));
         let d = diff.unwrap();
-        assert!(d.after.contains("password: ******** (changed)"), "{}", d.after);
+        assert!(
+            d.after.contains("password: ******** (changed)"),
+            "{}",
+            d.after
+        );
         let on_create = WantUser {
             update_always: false,
             ..other
         };
-        assert!(decide_account(&on_create, h, Some((&acct, &privs)), true).0.is_empty());
+        assert!(
+            decide_account(&on_create, h, Some((&acct, &privs)), true)
+                .0
+                .is_empty()
+        );
         let socket = Account {
             plugin: "unix_socket".into(),
             hash: String::new(),
             ..acct.clone()
         };
-        assert_eq!(decide_account(&want(), h, Some((&socket, &privs)), true).0.len(), 1);
+        assert_eq!(
+            decide_account(&want(), h, Some((&socket, &privs)), true)
+                .0
+                .len(),
+            1
+        );
         let gone = WantUser {
             present: false,
             ..want()
@@ -935,10 +985,16 @@ mod tests {
 
     #[test]
     fn parses_accounts_of_new_and_old_servers() {
-        let cols: Vec<String> = ["Host", "User", "Password", "plugin", "authentication_string"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let cols: Vec<String> = [
+            "Host",
+            "User",
+            "Password",
+            "plugin",
+            "authentication_string",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let rows = vec![
             vec![
                 Some("%".into()),
@@ -971,10 +1027,17 @@ mod tests {
             }
         };
         let e = bad(json!({"name": "app", "password": "pw1", "priv": "app.*ALL"}));
-        assert!(e.contains("mysql_user: parameter 'priv'") && e.contains("db.table:PRIV"), "{e}");
+        assert!(
+            e.contains("mysql_user: parameter 'priv'") && e.contains("db.table:PRIV"),
+            "{e}"
+        );
         assert!(!e.contains("pw1"));
-        assert!(bad(json!({"name": "a", "password": "x", "encrypted": true})).contains("native hash"));
-        assert!(bad(json!({"name": "a", "update_password": "on_new_username"})).contains("not one of"));
+        assert!(
+            bad(json!({"name": "a", "password": "x", "encrypted": true})).contains("native hash")
+        );
+        assert!(
+            bad(json!({"name": "a", "update_password": "on_new_username"})).contains("not one of")
+        );
         assert!(bad(json!({"name": "a", "check_implicit_admin": true})).contains("unknown"));
         let m = json!({"user": "a", "password": "x"});
         let m = m.as_object().cloned().unwrap();
