@@ -8,6 +8,7 @@ pub mod files;
 pub mod packages;
 pub mod firewall;
 pub mod net;
+pub mod mysql;
 pub mod pyregex;
 pub mod registry;
 pub mod services;

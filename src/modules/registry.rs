@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, firewall, net, packages, services, users, wait_for};
+use crate::modules::{commands, files, firewall, mysql, net, packages, services, users, wait_for};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -152,6 +152,21 @@ static TABLE: &[Entry] = &[
         rules: net::unarchive::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &mysql::mysql_db::MysqlDb,
+        rules: mysql::mysql_db::RULES,
+        collection: "community.mysql",
+    },
+    Entry {
+        module: &mysql::mysql_user::MysqlUser,
+        rules: mysql::mysql_user::RULES,
+        collection: "community.mysql",
+    },
+    Entry {
+        module: &mysql::mysql_replication::MysqlReplication,
+        rules: mysql::mysql_replication::RULES,
+        collection: "community.mysql",
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -222,6 +237,11 @@ mod tests {
             Some("shipshape.nftables")
         );
         assert_eq!(
+            qualified_name("mysql_user").as_deref(),
+            Some("community.mysql.mysql_user")
+        );
+        assert!(find("community.mysql.mysql_db").is_some());
+        assert_eq!(
             qualified_name("copy").as_deref(),
             Some("ansible.builtin.copy")
         );
@@ -254,6 +274,9 @@ mod tests {
             "get_url",
             "uri",
             "unarchive",
+            "mysql_db",
+            "mysql_user",
+            "mysql_replication",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
