@@ -8,6 +8,7 @@ pub mod files;
 pub mod pyregex;
 pub mod registry;
 pub mod services;
+pub mod system;
 pub mod users;
 pub mod wait_for;
 

@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, services, users, wait_for};
+use crate::modules::{commands, files, services, system, users, wait_for};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -107,6 +107,11 @@ static TABLE: &[Entry] = &[
         rules: services::service::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &system::authorized_key::AuthorizedKey,
+        rules: system::authorized_key::RULES,
+        collection: "ansible.posix",
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -184,6 +189,7 @@ mod tests {
             "systemd_service",
             "systemd",
             "sysvinit",
+            "authorized_key",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
