@@ -112,6 +112,11 @@ static TABLE: &[Entry] = &[
         rules: system::authorized_key::RULES,
         collection: "ansible.posix",
     },
+    Entry {
+        module: &system::sysctl::Sysctl,
+        rules: system::sysctl::RULES,
+        collection: "ansible.posix",
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -190,6 +195,7 @@ mod tests {
             "systemd",
             "sysvinit",
             "authorized_key",
+            "sysctl",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }

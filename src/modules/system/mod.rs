@@ -2,3 +2,4 @@
 //! name. Each plans from one read-only query and edits files through the atomic writer.
 
 pub mod authorized_key;
+pub mod sysctl;
