@@ -117,6 +117,11 @@ static TABLE: &[Entry] = &[
         rules: system::sysctl::RULES,
         collection: "ansible.posix",
     },
+    Entry {
+        module: &system::cron::Cron,
+        rules: system::cron::RULES,
+        collection: BUILTIN,
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -196,6 +201,7 @@ mod tests {
             "sysvinit",
             "authorized_key",
             "sysctl",
+            "cron",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }

@@ -2,4 +2,5 @@
 //! name. Each plans from one read-only query and edits files through the atomic writer.
 
 pub mod authorized_key;
+pub mod cron;
 pub mod sysctl;
