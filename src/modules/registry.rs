@@ -122,6 +122,11 @@ static TABLE: &[Entry] = &[
         rules: system::cron::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &system::hostname::Hostname,
+        rules: system::hostname::RULES,
+        collection: BUILTIN,
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -176,6 +181,13 @@ mod tests {
         assert!(find("ansible.builtin.nope").is_none());
         assert!(find("community.general.copy").is_none());
         assert_eq!(
+            qualified_name("authorized_key").as_deref(),
+            Some("ansible.posix.authorized_key")
+        );
+        assert!(find("ansible.posix.sysctl").is_some());
+        assert!(find("ansible.builtin.sysctl").is_none());
+        assert!(find("ansible.builtin.cron").is_some());
+        assert_eq!(
             qualified_name("copy").as_deref(),
             Some("ansible.builtin.copy")
         );
@@ -202,6 +214,7 @@ mod tests {
             "authorized_key",
             "sysctl",
             "cron",
+            "hostname",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }

@@ -3,4 +3,5 @@
 
 pub mod authorized_key;
 pub mod cron;
+pub mod hostname;
 pub mod sysctl;
