@@ -128,16 +128,20 @@ pub fn proc_path(name: &str) -> String {
 /// The read-only query of the live value: `live=VALUE` when the key exists.
 pub fn live_query(name: &str) -> String {
     format!(
-        "p={}\nif [ -f \"$p\" ]; then printf 'live=%s\\n' \"$(tr '\\t\\n' '  ' < \"$p\")\"; fi\n",
+        "p={}\nif [ -f \"$p\" ]; then printf 'live=%s\\n' \"$(tr '\\t\\n' '  ' < \"$p\")\"; [ -w \"$p\" ] || echo readonly; fi\n",
         quote(&proc_path(name))
     )
 }
 
-/// Parses [`live_query`] output: the live value, `None` for an unknown key.
-pub fn parse_live(out: &str) -> Option<String> {
-    out.lines()
+/// Parses [`live_query`] output: the live value (`None` for an unknown key) and whether the
+/// kernel lets it be written.
+pub fn parse_live(out: &str) -> (Option<String>, bool) {
+    let live = out
+        .lines()
         .find_map(|l| l.strip_prefix("live="))
-        .map(|v| v.trim().to_string())
+        .map(|v| v.trim().to_string());
+    let writable = !out.lines().any(|l| l == "readonly");
+    (live, writable)
 }
 
 /// The step script setting the live value; fails with the kernel's message.
@@ -220,7 +224,7 @@ impl Module for Sysctl {
                 out.stderr_str().trim()
             )));
         }
-        let live = parse_live(&out.stdout_str());
+        let (live, writable) = parse_live(&out.stdout_str());
         let st = query_for_edit(ctx, &file).await?;
         let before =
             String::from_utf8_lossy(st.content.as_deref().unwrap_or_default()).into_owned();
@@ -246,6 +250,13 @@ impl Module for Sysctl {
         if live_matters && live.is_none() && !ignore {
             return Err(ModuleError::failed(format!(
                 "sysctl: unknown key {name}: {} does not exist on this host",
+                proc_path(&name)
+            )));
+        }
+
+        if live_matters && live_differs && live.is_some() && !writable {
+            return Err(ModuleError::failed(format!(
+                "sysctl: cannot set {name}: {} is read-only on this host",
                 proc_path(&name)
             )));
         }
@@ -346,10 +357,14 @@ mod tests {
             "/proc/sys/net/core/somaxconn"
         );
         assert_eq!(
-            parse_live("live=4096 87380 6291456 \n").as_deref(),
-            Some("4096 87380 6291456")
+            parse_live("live=4096 87380 6291456 \n"),
+            (Some("4096 87380 6291456".to_string()), true)
         );
-        assert_eq!(parse_live(""), None);
+        assert_eq!(
+            parse_live("live=x\nreadonly\n"),
+            (Some("x".to_string()), false)
+        );
+        assert_eq!(parse_live(""), (None, true));
         assert!(set_script("net.x", "a b").contains("sysctl -w 'net.x=a b'"));
         assert!(
             reload_script("/etc/sysctl.d/a b.conf", true)
