@@ -588,7 +588,12 @@ mod tests {
             format!("ssh-ed25519 {ED} me\n")
         );
         assert_eq!(
-            edit_keys(&format!("ssh-ed25519 {ED} me\n"), &[ed.clone()], true, true),
+            edit_keys(
+                &format!("ssh-ed25519 {ED} me\n"),
+                std::slice::from_ref(&ed),
+                true,
+                true
+            ),
             None
         );
         // A duplicate of a wanted key is removed.

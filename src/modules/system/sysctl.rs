@@ -82,10 +82,10 @@ pub fn values_equal(a: &str, b: &str) -> bool {
 pub fn file_value(content: &str, name: &str) -> Option<String> {
     content
         .lines()
+        .rev()
         .filter_map(parse_line)
-        .filter(|(k, _)| *k == name)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
-        .last()
 }
 
 /// A `key = value` line's key and value; `None` for comments, blanks and other lines.
