@@ -12,6 +12,7 @@ pub mod mysql;
 pub mod pyregex;
 pub mod registry;
 pub mod services;
+pub mod system;
 pub mod users;
 pub mod wait_for;
 

@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, firewall, mysql, net, packages, services, users, wait_for};
+use crate::modules::{commands, files, firewall, mysql, net, packages, services, system, users, wait_for};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -167,6 +167,26 @@ static TABLE: &[Entry] = &[
         rules: mysql::mysql_replication::RULES,
         collection: "community.mysql",
     },
+    Entry {
+        module: &system::authorized_key::AuthorizedKey,
+        rules: system::authorized_key::RULES,
+        collection: "ansible.posix",
+    },
+    Entry {
+        module: &system::sysctl::Sysctl,
+        rules: system::sysctl::RULES,
+        collection: "ansible.posix",
+    },
+    Entry {
+        module: &system::cron::Cron,
+        rules: system::cron::RULES,
+        collection: BUILTIN,
+    },
+    Entry {
+        module: &system::hostname::Hostname,
+        rules: system::hostname::RULES,
+        collection: BUILTIN,
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -242,6 +262,13 @@ mod tests {
         );
         assert!(find("community.mysql.mysql_db").is_some());
         assert_eq!(
+            qualified_name("authorized_key").as_deref(),
+            Some("ansible.posix.authorized_key")
+        );
+        assert!(find("ansible.posix.sysctl").is_some());
+        assert!(find("ansible.builtin.sysctl").is_none());
+        assert!(find("ansible.builtin.cron").is_some());
+        assert_eq!(
             qualified_name("copy").as_deref(),
             Some("ansible.builtin.copy")
         );
@@ -277,6 +304,10 @@ mod tests {
             "mysql_db",
             "mysql_user",
             "mysql_replication",
+            "authorized_key",
+            "sysctl",
+            "cron",
+            "hostname",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
