@@ -37,10 +37,20 @@ pub enum Probe {
 /// The read-only query for `probes`: fails with [`NO_CLI`]/[`NO_DAEMON`] when Docker cannot
 /// answer, else prints one JSON value per probe.
 pub fn query_script(probes: &[Probe]) -> String {
+    // A daemon that is starting (its pid file exists: an init script returns before dockerd
+    // listens) gets up to 15 s to answer; one that is not running fails at once.
+    let version = docker()
+        .arg("version")
+        .arg("--format")
+        .arg("{{.Server.Version}}")
+        .build();
     let mut s = format!(
         "command -v docker >/dev/null 2>&1 || {{ echo 'docker: command not found' >&2; exit {NO_CLI}; }}\n\
-         v=$(docker version --format {} 2>&1) || {{ printf '%s\\n' \"$v\" >&2; exit {NO_DAEMON}; }}\n",
-        quote("{{.Server.Version}}")
+         i=0\n\
+         until v=$({version} 2>&1); do\n\
+         \x20 if [ $i -ge 15 ] || {{ [ ! -e /var/run/docker.pid ] && [ ! -e /var/run/docker-ssd.pid ]; }}; then printf '%s\\n' \"$v\" >&2; exit {NO_DAEMON}; fi\n\
+         \x20 i=$((i + 1)); sleep 1\n\
+         done\n"
     );
     for p in probes {
         match p {
@@ -359,6 +369,26 @@ mod tests {
             .output()
             .expect("sh runs");
         assert_eq!(out.status.code(), Some(NO_CLI));
+        // With a docker that cannot reach its daemon (and no daemon starting), NO_DAEMON.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("docker");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n",
+        )
+        .expect("write fake docker");
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(query_script(&[Probe::File("/".into())]))
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .output()
+            .expect("sh runs");
+        if !std::path::Path::new("/var/run/docker.pid").exists() {
+            assert_eq!(out.status.code(), Some(NO_DAEMON));
+            assert!(String::from_utf8_lossy(&out.stderr).contains("Cannot connect"));
+        }
     }
 
     #[test]
