@@ -36,6 +36,7 @@ const SITE: &str = r#"- hosts: lab1
   gather_facts: false
   vars:
     greeting: hello
+    subnet: 172.30.0.0/24
   tasks:
     - name: docker runs
       service: name=docker state=started
@@ -49,7 +50,7 @@ const SITE: &str = r#"- hosts: lab1
       community.docker.docker_network:
         name: appnet
         ipam_config:
-          - subnet: 172.30.0.0/24
+          - subnet: "{{ subnet }}"
     - name: app volume
       community.docker.docker_volume:
         volume_name: appdata
@@ -70,6 +71,9 @@ const SITE: &str = r#"- hosts: lab1
         restart_policy: unless-stopped
         labels:
           app: web
+        healthcheck:
+          test: cat /www/index.html
+          interval: 30s
         pull: never
 "#;
 
@@ -242,6 +246,48 @@ fn docker_modules_run_a_web_container_idempotently() {
         "1"
     );
     assert_eq!(curl_page(&lab).trim(), "hello from labbox");
+
+    // The network's subnet changes: it is recreated (saying why), and so is the container
+    // that lost it.
+    let t = Instant::now();
+    let (stats, renet) = lab.converge(
+        w,
+        "site.yml",
+        &["-e", "greeting=bonjour", "-e", "subnet=172.31.0.0/24"],
+    );
+    eprintln!("subnet change: {:?}", t.elapsed());
+    assert_changed(&stats, 2, &renet);
+    let net = results(&renet, "app network")
+        .next()
+        .expect("network result");
+    assert_eq!(
+        net["diffs"][0]["before"], "ipam_config: subnet=172.30.0.0/24\n",
+        "{net}"
+    );
+    assert_eq!(
+        net["diffs"][0]["after"], "ipam_config: subnet=172.31.0.0/24\n",
+        "{net}"
+    );
+    let r = results(&renet, "web container").next().expect("web result");
+    assert!(
+        r["diffs"][0]["after"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("networks: appnet"),
+        "{r}"
+    );
+    assert_eq!(
+        on_lab1(
+            &lab,
+            "container address",
+            "docker inspect -f '{{.NetworkSettings.Networks.appnet.IPAddress}}' web"
+        )
+        .rsplit_once('.')
+        .map(|(net, _)| net.to_string()),
+        Some("172.31.0".to_string())
+    );
+    assert_eq!(curl_page(&lab).trim(), "hello from labbox");
+    let after = on_lab1(&lab, "inspect web", inspect);
 
     // Bad: a missing image fails clearly and leaves the running container alone.
     let t = Instant::now();

@@ -77,12 +77,11 @@ pub static SPEC: ModuleSpec = ModuleSpec {
             ParamKind::Str,
             "bridge, host, none, container:NAME or a network name.",
         ),
-        ParamSpec::new("restart_policy", ParamKind::Str, "Restart policy.").choices(&[
-            "no",
-            "always",
-            "on-failure",
-            "unless-stopped",
-        ]),
+        ParamSpec::new(
+            "restart_policy",
+            ParamKind::Str,
+            "no, always, on-failure or unless-stopped (YAML `no` is accepted unquoted).",
+        ),
         ParamSpec::new(
             "restart_retries",
             ParamKind::Int,
@@ -670,6 +669,24 @@ fn parse_health(v: &Value) -> Result<Health, ModuleError> {
     Ok(h)
 }
 
+/// `restart_policy`, where an unquoted YAML `no` (a boolean false) means "no", as in Ansible.
+fn restart_policy(v: Option<&Value>) -> Result<Option<String>, ModuleError> {
+    let Some(v) = v else { return Ok(None) };
+    let s = match v {
+        Value::Bool(false) => "no".to_string(),
+        other => value_to_string(other).unwrap_or_default(),
+    };
+    const CHOICES: [&str; 4] = ["no", "always", "on-failure", "unless-stopped"];
+    if CHOICES.contains(&s.as_str()) {
+        Ok(Some(s))
+    } else {
+        Err(arg_err(
+            "restart_policy",
+            format!("value {s:?} is not one of: {}", CHOICES.join(", ")),
+        ))
+    }
+}
+
 fn parse(a: &Args<'_>) -> Result<Want, ModuleError> {
     let name = a.req_str("name")?;
     check_name(NAME, "name", &name)?;
@@ -749,7 +766,7 @@ fn parse(a: &Args<'_>) -> Result<Want, ModuleError> {
         mounts: a.value("mounts").map(parse_mounts).transpose()?,
         networks,
         network_mode,
-        restart_policy: a.str("restart_policy")?,
+        restart_policy: restart_policy(a.value("restart_policy"))?,
         restart_retries,
         labels: string_map(NAME, "labels", a.value("labels"))?,
         state,
@@ -1509,6 +1526,8 @@ mod tests {
                 .contains("interval")
         );
         assert!(err(json!({"name": "c", "restart_policy": "sometimes"})).contains("not one of"));
+        let w = want(json!({"name": "c", "restart_policy": false})).unwrap();
+        assert_eq!(w.restart_policy.as_deref(), Some("no"));
         assert!(err(json!({"name": "-c"})).contains("not a valid Docker name"));
         assert!(err(json!({"name": "c", "imgae": "x"})).contains("did you mean 'image'"));
     }
