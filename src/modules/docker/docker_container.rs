@@ -1180,19 +1180,25 @@ fn env_file(w: &Want) -> String {
 /// temp file filled from stdin and removed on every path), then swaps it for the old one.
 fn recreate_script(w: &Want, image: &str, exists: bool) -> String {
     let tmp = format!("{}__shipshape_new", w.name);
-    let qtmp = quote(&tmp);
     let rm_tmp = docker().arg("rm").arg("--force").arg(&tmp).build();
     let create = create_cmds(w, image, &tmp).join(" && ");
-    let mut s = format!(
-        "f=$(mktemp) || exit 1\ntrap 'rm -f \"$f\"' EXIT\nchmod 600 \"$f\" && cat > \"$f\" || exit 1\n{rm_tmp} >/dev/null 2>&1\nif ! {{ {create}; }} >/dev/null; then {rm_tmp} >/dev/null 2>&1; exit 1; fi\n"
-    );
+    let mut s = String::new();
+    s.push_str("f=$(mktemp) || exit 1\n");
+    s.push_str("trap 'rm -f \"$f\"' EXIT\n");
+    s.push_str("chmod 600 \"$f\" && cat > \"$f\" || exit 1\n");
+    // A leftover from an interrupted run goes first; a failed create removes its own.
+    s.push_str(&format!("{rm_tmp} >/dev/null 2>&1\n"));
+    s.push_str(&format!(
+        "if ! {{ {create}; }} >/dev/null; then {rm_tmp} >/dev/null 2>&1; exit 1; fi\n"
+    ));
     if exists {
         s.push_str(&format!(
             "{} >/dev/null || exit 1\n",
             docker().arg("rm").arg("--force").arg(&w.name)
         ));
     }
-    s.push_str(&format!("docker rename {qtmp} {}\n", quote(&w.name)));
+    s.push_str(&docker().arg("rename").arg(&tmp).arg(&w.name).build());
+    s.push('\n');
     s
 }
 
@@ -1725,7 +1731,7 @@ mod tests {
         std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let run = |w: &Want| {
-            let mut child = std::process::Command::new("sh")
+            let mut child = std::process::Command::new("/bin/sh")
                 .arg("-c")
                 .arg(recreate_script(w, "labbox:1", true))
                 .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
