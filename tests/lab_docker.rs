@@ -51,6 +51,15 @@ const SITE: &str = r#"- hosts: lab1
         name: appnet
         ipam_config:
           - subnet: "{{ subnet }}"
+    - name: back network
+      community.docker.docker_network:
+        name: backnet
+        internal: true
+        ipam_config:
+          - subnet: 172.29.0.0/24
+            gateway: 172.29.0.1
+        labels:
+          tier: back
     - name: app volume
       community.docker.docker_volume:
         volume_name: appdata
@@ -64,6 +73,9 @@ const SITE: &str = r#"- hosts: lab1
         networks:
           - name: appnet
             aliases: [www]
+          - name: backnet
+            aliases: [web-back]
+            ipv4_address: 172.29.0.10
         volumes:
           - appdata:/data
         env:
@@ -98,6 +110,7 @@ const ABSENT: &str = r#"- hosts: lab1
   tasks:
     - community.docker.docker_container: name=web state=absent
     - community.docker.docker_network: name=appnet state=absent
+    - community.docker.docker_network: name=backnet state=absent
     - community.docker.docker_volume: name=appdata state=absent
     - community.docker.docker_image: name=labbox:1 state=absent
 "#;
@@ -178,18 +191,18 @@ fn docker_modules_run_a_web_container_idempotently() {
     let t = Instant::now();
     let (stats, check) = lab.converge(w, "site.yml", &["--check"]);
     eprintln!("check: {:?}", t.elapsed());
-    assert_changed(&stats, 4, &check);
+    assert_changed(&stats, 5, &check);
     let state = on_lab1(
         &lab,
         "docker state",
-        "docker image ls -q labbox; docker network ls -q -f name=appnet; docker volume ls -q; docker ps -aq",
+        "docker image ls -q labbox; docker network ls -q -f name=appnet -f name=backnet; docker volume ls -q; docker ps -aq",
     );
     assert_eq!(state, "", "check mode changed the host:\n{check}");
 
     let t = Instant::now();
     let (stats, first) = lab.converge(w, "site.yml", &[]);
     eprintln!("converge: {:?}", t.elapsed());
-    assert_changed(&stats, 4, &first);
+    assert_changed(&stats, 5, &first);
     let container = results(&first, "web container").next().expect("web result");
     assert_eq!(
         container["result"]["container"]["Name"], "/web",
@@ -203,13 +216,23 @@ fn docker_modules_run_a_web_container_idempotently() {
         "{image}"
     );
     assert_eq!(curl_page(&lab).trim(), "hello from labbox");
-    let inspect = "docker inspect -f '{{.Id}} {{.HostConfig.RestartPolicy.Name}} {{index .Config.Env 0}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}' web";
+    let inspect = "docker inspect -f '{{.Id}} {{.HostConfig.RestartPolicy.Name}} {{index .Config.Env 0}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}},{{end}}' web";
     let before = on_lab1(&lab, "inspect web", inspect);
     let fields: Vec<&str> = before.split(' ').collect();
     assert_eq!(
         fields[1..],
-        ["unless-stopped", "GREETING=hello", "appnet"],
+        ["unless-stopped", "GREETING=hello", "appnet,backnet,"],
         "{before}"
+    );
+    assert_eq!(
+        on_lab1(
+            &lab,
+            "back address",
+            "docker inspect -f '{{.NetworkSettings.Networks.backnet.IPAddress}} {{.NetworkSettings.Networks.backnet.Aliases}}' web"
+        )
+        .split(' ')
+        .next(),
+        Some("172.29.0.10")
     );
     assert_eq!(
         on_lab1(
@@ -330,11 +353,11 @@ fn docker_modules_run_a_web_container_idempotently() {
     let t = Instant::now();
     let (stats, gone) = lab.converge(w, "absent.yml", &[]);
     eprintln!("absent: {:?}", t.elapsed());
-    assert_changed(&stats, 4, &gone);
+    assert_changed(&stats, 5, &gone);
     let state = on_lab1(
         &lab,
         "docker state",
-        "docker image ls -q labbox; docker network ls -q -f name=appnet; docker volume ls -q; docker ps -aq",
+        "docker image ls -q labbox; docker network ls -q -f name=appnet -f name=backnet; docker volume ls -q; docker ps -aq",
     );
     assert_eq!(state, "", "{gone}");
     let (stats, again) = lab.converge(w, "absent.yml", &[]);
