@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod docker;
 pub mod files;
 pub mod packages;
 pub mod firewall;

@@ -3,7 +3,7 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, files, firewall, mysql, net, packages, services, system, users, wait_for};
+use crate::modules::{commands, docker, files, firewall, mysql, net, packages, services, system, users, wait_for};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -187,6 +187,26 @@ static TABLE: &[Entry] = &[
         rules: system::hostname::RULES,
         collection: BUILTIN,
     },
+    Entry {
+        module: &docker::docker_container::DockerContainer,
+        rules: docker::docker_container::RULES,
+        collection: "community.docker",
+    },
+    Entry {
+        module: &docker::docker_image::DockerImage,
+        rules: docker::docker_image::RULES,
+        collection: "community.docker",
+    },
+    Entry {
+        module: &docker::docker_network::DockerNetwork,
+        rules: docker::docker_network::RULES,
+        collection: "community.docker",
+    },
+    Entry {
+        module: &docker::docker_volume::DockerVolume,
+        rules: docker::docker_volume::RULES,
+        collection: "community.docker",
+    },
 ];
 
 /// The entry of a short or fully-qualified module name: `copy`, `ansible.builtin.copy`,
@@ -269,6 +289,11 @@ mod tests {
         assert!(find("ansible.builtin.sysctl").is_none());
         assert!(find("ansible.builtin.cron").is_some());
         assert_eq!(
+            qualified_name("docker_container").as_deref(),
+            Some("community.docker.docker_container")
+        );
+        assert!(find("community.docker.docker_image").is_some());
+        assert_eq!(
             qualified_name("copy").as_deref(),
             Some("ansible.builtin.copy")
         );
@@ -308,6 +333,10 @@ mod tests {
             "sysctl",
             "cron",
             "hostname",
+            "docker_container",
+            "docker_image",
+            "docker_network",
+            "docker_volume",
         ] {
             assert!(names.contains(&want), "{want} not registered");
         }
