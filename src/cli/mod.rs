@@ -60,6 +60,15 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    // Listing commands end quietly when their reader goes away (`shipshape doc --list | head`),
+    // like other command-line tools. Runs keep SIGPIPE ignored: a closed stdout must not kill
+    // a run half-way through a host.
+    if !matches!(cli.command, Command::Playbook(_) | Command::Plan(_)) {
+        // SAFETY: called before any thread is started; restores the default disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -94,7 +94,11 @@ pub static ACTION_SPECS: &[ModuleSpec] = &[
                 ParamKind::Str,
                 "Text shown while waiting (a prompt without seconds/minutes needs a terminal and fails).",
             ),
-            p("echo", ParamKind::Bool, "Accepted for compatibility (nothing is read)."),
+            p(
+                "echo",
+                ParamKind::Bool,
+                "Accepted for compatibility (nothing is read).",
+            ),
         ],
         free_form: false,
     },

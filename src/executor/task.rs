@@ -606,7 +606,7 @@ impl Executor {
                 }
             }
         };
-        if outcome.status == Status::Ok
+        if matches!(outcome.status, Status::Ok | Status::Changed)
             && let Some(Json::Object(facts)) = outcome.result.get("ansible_facts")
         {
             let vars: Vars = facts
@@ -616,7 +616,8 @@ impl Executor {
             match task.module.as_str() {
                 "set_fact" => self.set_host_vars(host, vars),
                 "include_vars" => self.set_include_vars(host, vars),
-                _ => {}
+                // Facts a module reports (hostname...) update the host's facts, as in Ansible.
+                _ => self.merge_facts(host, facts),
             }
         }
         self.apply_shared(ctx, host, task, inh, outcome)
@@ -869,7 +870,8 @@ impl Executor {
         loop {
             attempt += 1;
             let mut o = self.run_module(ctx, host, task, inh, scope).await;
-            if o.status == Status::Unreachable {
+            // Unreachable, or a check-mode guess with no real result to test conditions on.
+            if o.status == Status::Unreachable || o.assumed {
                 return o;
             }
             if let Err(msg) = self.apply_conditions(task, scope, &mut o) {
@@ -1041,7 +1043,8 @@ impl Executor {
             Err(ModuleError::Transport(e)) if e.is_unreachable() => {
                 return Outcome::unreachable(e.to_string());
             }
-            Err(e) if check && would_change_before => {
+            // Bad arguments are wrong in any run: never masked as "cannot plan yet".
+            Err(e) if check && would_change_before && !matches!(e, ModuleError::Args(_)) => {
                 // An earlier task would have changed this host: this plan cannot be known yet.
                 let mut o = Outcome::ok(ResultMap::new());
                 o.status = Status::Changed;
@@ -1173,6 +1176,30 @@ impl Executor {
             }
             _ => Flow::Continue,
         }
+    }
+
+    /// Merges facts reported by a module into the host's facts: `ansible_facts.NAME` and the
+    /// `ansible_NAME` variable.
+    fn merge_facts(&self, host: &str, facts: &serde_json::Map<String, Json>) {
+        let st = self.host_state(host);
+        let mut st = st.lock().expect("host lock");
+        let f = Arc::make_mut(&mut st.facts);
+        let mut all = match f.get("ansible_facts").map(crate::template::value_to_json) {
+            Some(Json::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        for (k, v) in facts {
+            let short = k.strip_prefix("ansible_").unwrap_or(k);
+            all.insert(short.to_string(), v.clone());
+            f.insert(
+                format!("ansible_{short}"),
+                crate::template::json_to_unsafe_value(v),
+            );
+        }
+        f.insert(
+            "ansible_facts".into(),
+            crate::template::json_to_unsafe_value(&Json::Object(all)),
+        );
     }
 
     /// Gathers facts on the host (one remote command).

@@ -3,7 +3,9 @@
 
 use crate::core::Module;
 use crate::modules::args::Rules;
-use crate::modules::{commands, docker, files, firewall, mysql, net, packages, services, system, users, wait_for};
+use crate::modules::{
+    commands, docker, files, firewall, mysql, net, packages, services, system, users, wait_for,
+};
 
 /// One registered module, its argument rules and the Ansible collection that names it.
 struct Entry {
@@ -94,12 +96,12 @@ static TABLE: &[Entry] = &[
     },
     Entry {
         module: &services::service::SYSTEMD_SERVICE,
-        rules: services::service::RULES,
+        rules: services::service::RULES_SYSTEMD,
         collection: BUILTIN,
     },
     Entry {
         module: &services::service::SYSTEMD,
-        rules: services::service::RULES,
+        rules: services::service::RULES_SYSTEMD,
         collection: BUILTIN,
     },
     Entry {

@@ -90,15 +90,34 @@ pub fn parse_kv(
     free_form_keys: Option<&[&str]>,
 ) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
-    let mut raw: Vec<&str> = Vec::new();
+    // The free-form text keeps its own whitespace between words (newlines of a `shell: |`
+    // script included), as Ansible does; only the recognised key=value words are cut out.
+    let mut raw = String::new();
+    let mut raw_end: Option<usize> = None;
     for (word, original) in split_words(text)?.into_iter().zip(raw_words(text)) {
         let key_val = word.split_once('=').filter(|(k, _)| {
             !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
+        let start = original.as_ptr() as usize - text.as_ptr() as usize;
         match (key_val, free_form_keys) {
             (Some((k, v)), Some(keys)) if keys.contains(&k) => out.push((k.into(), v.into())),
             (Some((k, v)), None) => out.push((k.into(), v.into())),
-            (_, Some(_)) => raw.push(original),
+            (_, Some(_)) => {
+                if let Some(end) = raw_end {
+                    let gap: &str = &text[end..start];
+                    // Between two free words: their own separator; across a cut key=value
+                    // word: a newline if there was one, else a space.
+                    if gap.trim().is_empty() {
+                        raw.push_str(gap);
+                    } else if gap.contains('\n') {
+                        raw.push('\n');
+                    } else {
+                        raw.push(' ');
+                    }
+                }
+                raw.push_str(original);
+                raw_end = Some(start + original.len());
+            }
             (None, None) => {
                 return Err(format!(
                     "'{word}' is not a key=value argument (this module takes no free-form text)"
@@ -107,7 +126,7 @@ pub fn parse_kv(
         }
     }
     if !raw.is_empty() {
-        out.push(("_raw_params".into(), raw.join(" ")));
+        out.push(("_raw_params".into(), raw));
     }
     Ok(out)
 }
@@ -180,5 +199,19 @@ mod tests {
         assert_eq!(kv[1], ("_raw_params".into(), "echo 'a=b' > /tmp/x".into()));
         assert!(parse_kv("just words", None).is_err());
         assert!(parse_kv("a='unterminated", None).is_err());
+    }
+
+    #[test]
+    fn free_form_text_keeps_its_lines() {
+        let script = "for i in 1 2; do\n  echo $i\ndone\ncreates=/x echo  done\n";
+        let kv = parse_kv(script, Some(&["creates"])).unwrap();
+        assert_eq!(kv[0], ("creates".into(), "/x".into()));
+        assert_eq!(
+            kv[1],
+            (
+                "_raw_params".into(),
+                "for i in 1 2; do\n  echo $i\ndone\necho  done".into()
+            )
+        );
     }
 }

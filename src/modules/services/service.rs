@@ -32,6 +32,29 @@ const PARAMS: &[ParamSpec] = &[
     ParamSpec::new("enabled", ParamKind::Bool, "Start the service at boot."),
 ];
 
+/// `systemd_service`/`systemd`: the same, plus `daemon_reload` (then `name` may be left out).
+const PARAMS_SYSTEMD: &[ParamSpec] = &[
+    ParamSpec::new(
+        "name",
+        ParamKind::Str,
+        "The service name (without .service); optional with only daemon_reload.",
+    )
+    .aliases(&["service", "unit"]),
+    ParamSpec::new(
+        "state",
+        ParamKind::Str,
+        "started, stopped, restarted (always a change) or reloaded (always a change).",
+    )
+    .choices(&["started", "stopped", "restarted", "reloaded"]),
+    ParamSpec::new("enabled", ParamKind::Bool, "Start the service at boot."),
+    ParamSpec::new(
+        "daemon_reload",
+        ParamKind::Bool,
+        "Run `systemctl daemon-reload` first (so changed unit files are read); not a change. Nothing to do on hosts without systemd.",
+    )
+    .aliases(&["daemon-reload"]),
+];
+
 const DOC: &str =
     "Manages a service: systemd when it runs the host, else /etc/init.d and update-rc.d.";
 
@@ -46,14 +69,14 @@ pub static SPEC_SERVICE: ModuleSpec = ModuleSpec {
 pub static SPEC_SYSTEMD_SERVICE: ModuleSpec = ModuleSpec {
     name: "systemd_service",
     doc: DOC,
-    params: PARAMS,
+    params: PARAMS_SYSTEMD,
     free_form: false,
 };
 /// Parameters of `systemd` (the same module).
 pub static SPEC_SYSTEMD: ModuleSpec = ModuleSpec {
     name: "systemd",
     doc: DOC,
-    params: PARAMS,
+    params: PARAMS_SYSTEMD,
     free_form: false,
 };
 /// Parameters of `sysvinit` (the same module).
@@ -86,6 +109,15 @@ pub const RULES: Rules = Rules {
     exclusive: &[],
     one_of: &[&["state", "enabled"]],
 };
+
+/// Argument rules of `systemd_service`/`systemd`: a state, `enabled` or `daemon_reload`.
+pub const RULES_SYSTEMD: Rules = Rules {
+    exclusive: &[],
+    one_of: &[&["state", "enabled", "daemon_reload"]],
+};
+
+/// Reloads systemd's units when systemd runs the host.
+const DAEMON_RELOAD: &str = "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload; else echo no-systemd; fi";
 
 /// The init system that runs the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -343,6 +375,23 @@ impl Module for Service {
 
     async fn plan(&self, ctx: &TaskCtx<'_>, args: &ResultMap) -> Result<Plan, ModuleError> {
         let a = Args::parse(self.spec, args)?;
+        let daemon_reload =
+            self.spec.param("daemon_reload").is_some() && a.bool("daemon_reload", false)?;
+        if daemon_reload && !ctx.check {
+            // A side effect Ansible does not count as a change: done while planning.
+            let out = ctx.query(DAEMON_RELOAD).await?;
+            if out.status != 0 {
+                return Err(ModuleError::failed(format!(
+                    "systemctl daemon-reload failed: {}",
+                    out.stderr_str().trim()
+                )));
+            }
+        }
+        if daemon_reload && !a.has("name") && !a.has("state") && !a.has("enabled") {
+            let mut result = ResultMap::new();
+            result.insert("daemon_reload".into(), true.into());
+            return Ok(Plan::Unchanged { result });
+        }
         let name = a.req_str("name")?;
         let state = match a.str("state")? {
             None => None,
@@ -680,6 +729,32 @@ esac
             "{:?}",
             links(&name)
         );
+    }
+
+    #[tokio::test]
+    async fn daemon_reload_alone_is_not_a_change_and_plain_service_refuses_it() {
+        if !sysv_host() {
+            return;
+        }
+        let h = Harness::new();
+        let r = h
+            .assert_unchanged(&SYSTEMD_SERVICE, &json!({"daemon_reload": true}))
+            .await;
+        assert_eq!(r["daemon_reload"], true);
+        let e = h
+            .plan(
+                &SERVICE,
+                &json!({"name": "ssh", "daemon_reload": true}),
+                false,
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("daemon_reload"), "{e}");
+        let e = h
+            .plan(&SYSTEMD_SERVICE, &json!({"state": "started"}), false)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("name"), "{e}");
     }
 
     #[tokio::test]
