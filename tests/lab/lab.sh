@@ -27,9 +27,10 @@ NET=10.213.0
 SUITE=bookworm
 MIRROR=${LAB_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=openssh-server,sudo,iproute2,nftables,iptables,ca-certificates,procps,curl,less,cron,nginx-light,haproxy,mariadb-server,prometheus,prometheus-node-exporter,docker.io
-# In the lab mirror but not installed: for apt tests, ufw, and the busybox of the lab's web
+# In the lab mirror but not installed: for apt tests, ufw, the roles of seed 000 (InfluxDB) and
+# 001 (Alertmanager), and the busybox of the lab's web
 # server and Docker test images.
-EXTRAS="hello tree jq ufw busybox-static unzip"
+EXTRAS="hello tree jq ufw busybox-static unzip influxdb influxdb-client prometheus-alertmanager"
 # Bumped when the rootfs layout changes without a package change: forces a rebuild.
 LAYOUT=3
 WEB_PORT=8080

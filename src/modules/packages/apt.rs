@@ -452,8 +452,9 @@ fn deb_prelude(deb: &str) -> String {
 /// The read-only query: clock, cache age, dpkg state of `pkgs`, and the `deb` file's fields.
 pub fn query_script(pkgs: &[&str], deb: Option<&str>) -> String {
     let mut s = String::from("echo \"now=$(date +%s)\"\n");
+    // Without any downloaded package index the cache is empty, however recent its stamp.
     s.push_str(&format!(
-        "for f in {UPDATE_STAMP} {LISTS_DIR}; do [ -e \"$f\" ] && echo \"mtime=$(stat -c %Y -- \"$f\")\"; done\n"
+        "if ls {LISTS_DIR}/*_Packages* >/dev/null 2>&1; then for f in {UPDATE_STAMP} {LISTS_DIR}; do [ -e \"$f\" ] && echo \"mtime=$(stat -c %Y -- \"$f\")\"; done; fi\n"
     ));
     if !pkgs.is_empty() {
         s.push_str(&format!(
