@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod compile;
+pub mod config;
 pub mod core;
 pub mod executor;
 pub mod inventory;
