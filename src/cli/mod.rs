@@ -176,7 +176,12 @@ fn load_inventory(sources: &[String]) -> Result<Inventory, Failure> {
     let options = crate::inventory::LoadOptions {
         decrypt: Some(vault_cmd::inventory_decryptor()),
     };
-    Inventory::load_with(&paths, options).map_err(|e| Failure::new(ExitCode::Parse, e.to_string()))
+    let inv = Inventory::load_with(&paths, options)
+        .map_err(|e| Failure::new(ExitCode::Parse, e.to_string()))?;
+    for w in inv.warnings() {
+        eprintln!("[WARNING]: {w}");
+    }
+    Ok(inv)
 }
 
 fn inventory_command(a: InventoryArgs) -> Result<i32, Failure> {
@@ -304,13 +309,14 @@ fn prompt_password(prompt: &str) -> std::io::Result<String> {
 
 /// The run's settings: command line > environment > config file > default.
 fn run_options(a: &PlaybookArgs, plan: bool, config: &Config) -> Result<RunOptions, Failure> {
-    let host_key_checking = config.host_key_checking.clone().or_cli(a.host_key_checking.map(
-        |h| match h {
+    let host_key_checking = config
+        .host_key_checking
+        .clone()
+        .or_cli(a.host_key_checking.map(|h| match h {
             HostKeyChecking::Strict => HostKeyPolicy::Strict,
             HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
             HostKeyChecking::Off => HostKeyPolicy::Off,
-        },
-    ));
+        }));
     if let Some(w) = Config::host_key_warning(&host_key_checking) {
         eprintln!("[WARNING]: {w}");
     }
@@ -344,7 +350,11 @@ fn run_options(a: &PlaybookArgs, plan: bool, config: &Config) -> Result<RunOptio
             .or_cli(a.become_user.clone().map(Some))
             .value,
         become_password: read_become_password(a.ask_become_pass || config.become_ask_pass.value)?,
-        remote_user: config.remote_user.clone().or_cli(a.user.clone().map(Some)).value,
+        remote_user: config
+            .remote_user
+            .clone()
+            .or_cli(a.user.clone().map(Some))
+            .value,
         private_key: config
             .private_key_file
             .clone()

@@ -151,8 +151,10 @@ mod tests {
 
     #[test]
     fn reads_sections_keys_comments_and_continuations() {
-        let e = p("# top\n[defaults]\nInventory = hosts.ini ; the hosts\nforks: 10\n\
-                   roles_path = a\n  b\n; gone\n[privilege_escalation]\nbecome=True\n")
+        let e = p(
+            "# top\n[defaults]\nInventory = hosts.ini ; the hosts\nforks: 10\n\
+                   roles_path = a\n  b\n; gone\n[privilege_escalation]\nbecome=True\n",
+        )
         .expect("parses");
         let got: Vec<(&str, &str, &str, usize)> = e
             .iter()
@@ -180,7 +182,11 @@ mod tests {
         let e = p("forks = 3\n").expect_err("no section");
         assert!(e.to_string().starts_with("ansible.cfg:1: "), "{e}");
         let e = p("[defaults]\nforks = 3\nforks = 4\n").expect_err("duplicate");
-        assert!(e.to_string().contains("ansible.cfg:3: key 'forks' appears twice"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("ansible.cfg:3: key 'forks' appears twice"),
+            "{e}"
+        );
         let e = p("[defaults]\njust_a_word\n").expect_err("no value");
         assert!(e.to_string().starts_with("ansible.cfg:2: "), "{e}");
         let e = p("[defaults]\n[defaults]\n").expect_err("dup section");

@@ -217,7 +217,11 @@ const NO_EFFECT: [(&str, &str, &str); 9] = [
         "interpreter_python",
         "no Python is used on the targets",
     ),
-    ("defaults", "retry_files_enabled", "no retry files are written"),
+    (
+        "defaults",
+        "retry_files_enabled",
+        "no retry files are written",
+    ),
     ("defaults", "nocows", "no cowsay"),
     (
         "ssh_connection",
@@ -574,9 +578,7 @@ fn find_file(ctx: &Context<'_>, warnings: &mut Vec<String>) -> Option<PathBuf> {
             return Some(p);
         }
     }
-    ctx.system_file
-        .is_file()
-        .then(|| ctx.system_file.clone())
+    ctx.system_file.is_file().then(|| ctx.system_file.clone())
 }
 
 fn world_writable(dir: &Path) -> bool {
@@ -624,13 +626,12 @@ impl Resolver<'_> {
         let base = file
             .parent()
             .filter(|p| !p.as_os_str().is_empty() && *p != Path::new("."));
-        let value = parse(&unquote(&entry.value), base).map_err(|message| {
-            ConfigError::Invalid {
+        let value =
+            parse(&unquote(&entry.value), base).map_err(|message| ConfigError::Invalid {
                 file: file.clone(),
                 line: entry.line,
                 message: format!("{}: {message}", key.key),
-            }
-        })?;
+            })?;
         Ok(Setting {
             value,
             origin: Origin::File {
@@ -719,7 +720,11 @@ fn only_control_options(args: &str) -> bool {
         } else {
             return false;
         };
-        let name = opt.split(['=', ' ']).next().unwrap_or("").to_ascii_lowercase();
+        let name = opt
+            .split(['=', ' '])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if !matches!(
             name.as_str(),
             "controlmaster" | "controlpersist" | "controlpath"
@@ -804,9 +809,8 @@ fn parse_host_key_checking(s: &str) -> Result<HostKeyPolicy, String> {
             HostKeyPolicy::Off
         });
     }
-    HostKeyPolicy::parse(s).ok_or_else(|| {
-        format!("'{s}' is not a boolean nor one of strict, accept-new, off")
-    })
+    HostKeyPolicy::parse(s)
+        .ok_or_else(|| format!("'{s}' is not a boolean nor one of strict, accept-new, off"))
 }
 
 /// Expands `~`, `$VAR` and `${VAR}`, then makes a relative path relative to `base`.

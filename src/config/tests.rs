@@ -138,10 +138,15 @@ fn search_order_env_then_toml_then_cwd_then_home_then_system() {
         .insert("ANSIBLE_CONFIG".into(), f.path("etc").display().to_string());
     assert_eq!(f.load().expect("loads").forks.value, 1);
     // A missing file is warned about and the search goes on.
-    f.env.insert("ANSIBLE_CONFIG".into(), "/nonexistent.cfg".into());
+    f.env
+        .insert("ANSIBLE_CONFIG".into(), "/nonexistent.cfg".into());
     let c = f.load().expect("loads");
     assert_eq!(c.forks.value, 4);
-    assert!(c.warnings[0].contains("/nonexistent.cfg"), "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("/nonexistent.cfg"),
+        "{:?}",
+        c.warnings
+    );
 }
 
 #[test]
@@ -149,8 +154,7 @@ fn world_writable_cwd_is_skipped_with_a_warning() {
     use std::os::unix::fs::PermissionsExt;
     let f = Fixture::new();
     f.write("cwd/ansible.cfg", "[defaults]\nforks = 3\n");
-    std::fs::set_permissions(f.path("cwd"), std::fs::Permissions::from_mode(0o777))
-        .expect("chmod");
+    std::fs::set_permissions(f.path("cwd"), std::fs::Permissions::from_mode(0o777)).expect("chmod");
     let c = f.load().expect("loads");
     assert_eq!(c.forks.value, 50);
     assert!(c.warnings[0].contains("world-writable"), "{:?}", c.warnings);
@@ -194,7 +198,11 @@ fn ssh_args_that_change_behaviour_are_warned() {
     );
     let c = f.load().expect("loads");
     assert!(c.ignored.is_empty());
-    assert!(c.warnings[0].contains(":2: [ssh_connection] ssh_args"), "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains(":2: [ssh_connection] ssh_args"),
+        "{:?}",
+        c.warnings
+    );
 }
 
 #[test]
@@ -204,14 +212,26 @@ fn invalid_values_are_errors_with_file_and_line() {
     let e = f.load().expect_err("bad forks");
     assert_eq!(
         e.to_string(),
-        format!("{}:3: forks: 'many' is not a positive integer", cfg.display())
+        format!(
+            "{}:3: forks: 'many' is not a positive integer",
+            cfg.display()
+        )
     );
     f.write("cwd/ansible.cfg", "[defaults]\nforks = 0\n");
     assert!(f.load().is_err());
-    f.write("cwd/ansible.cfg", "[privilege_escalation]\nbecome = maybe\n");
+    f.write(
+        "cwd/ansible.cfg",
+        "[privilege_escalation]\nbecome = maybe\n",
+    );
     let e = f.load().expect_err("bad bool");
-    assert!(e.to_string().contains("ansible.cfg:2: become: 'maybe'"), "{e}");
-    f.write("cwd/ansible.cfg", "[privilege_escalation]\nbecome_method = su\n");
+    assert!(
+        e.to_string().contains("ansible.cfg:2: become: 'maybe'"),
+        "{e}"
+    );
+    f.write(
+        "cwd/ansible.cfg",
+        "[privilege_escalation]\nbecome_method = su\n",
+    );
     assert!(f.load().is_err());
     f.write("cwd/ansible.cfg", "[defaults]\nforks = 10 # ten\n");
     let e = f.load().expect_err("hash comment");
@@ -239,7 +259,10 @@ fn host_key_checking_false_is_off_with_a_warning() {
     assert!(w.starts_with(&format!("{}:2: ", cfg.display())), "{w}");
     let cli = c.host_key_checking.or_cli(Some(HostKeyPolicy::Off));
     assert_eq!(Config::host_key_warning(&cli), None);
-    f.write("cwd/ansible.cfg", "[defaults]\nhost_key_checking = accept-new\n");
+    f.write(
+        "cwd/ansible.cfg",
+        "[defaults]\nhost_key_checking = accept-new\n",
+    );
     assert_eq!(
         f.load().expect("loads").host_key_checking.value,
         HostKeyPolicy::AcceptNew
@@ -270,7 +293,10 @@ fn toml_lists_and_render() {
     assert_eq!(c.inventory.value.len(), 2);
     assert!(c.become_.value);
     let text = c.render();
-    assert!(text.contains(&format!("config file: {}", cfg.display())), "{text}");
+    assert!(
+        text.contains(&format!("config file: {}", cfg.display())),
+        "{text}"
+    );
     let line = |name: &str| {
         text.lines()
             .find(|l| l.starts_with(&format!("{name} ")))
