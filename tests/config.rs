@@ -244,7 +244,7 @@ fn config_shows_every_setting_with_its_origin() {
         format!("true  ({c}:6)")
     );
     assert_eq!(value("privilege_escalation.become_user"), "root  (default)");
-    assert_eq!(value("defaults.remote_user").ends_with("(default)"), true);
+    assert!(value("defaults.remote_user").ends_with("(default)"));
     assert!(
         out.stdout
             .contains(&format!("ssh_connection.pipelining = True  ({c}:8)"))
