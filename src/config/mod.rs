@@ -211,11 +211,16 @@ const KEYS: [&Key; 12] = [
 ];
 
 /// Keys accepted and ignored because they change nothing in shipshape: (section, key, why).
-const NO_EFFECT: [(&str, &str, &str); 9] = [
+const NO_EFFECT: [(&str, &str, &str); 10] = [
     (
         "defaults",
         "interpreter_python",
         "no Python is used on the targets",
+    ),
+    (
+        "defaults",
+        "local_tmp",
+        "no module files are built on the controller",
     ),
     (
         "defaults",
