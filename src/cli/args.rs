@@ -28,6 +28,21 @@ pub enum Command {
     Doc(DocArgs),
     /// Encrypt and decrypt Ansible Vault files and values (like ansible-vault).
     Vault(VaultArgs),
+    /// Show every supported setting, its value and where it came from (ansible.cfg,
+    /// shipshape.toml, environment or default).
+    Config,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), generated from this command-line definition.
+    Man,
+}
+
+/// Options of `completions`.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Where vault passwords come from (any number of them; each is tried).
@@ -114,7 +129,8 @@ pub struct PlaybookArgs {
     /// Playbook files to run, in order.
     #[arg(required = true, value_name = "PLAYBOOK")]
     pub playbooks: Vec<PathBuf>,
-    /// Inventory file, directory, script or comma-separated host list (repeatable).
+    /// Inventory file, directory, script, Terraform state/output or comma-separated host list
+    /// (repeatable) [default: ANSIBLE_INVENTORY or ansible.cfg's inventory].
     #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
     pub inventory: Vec<String>,
     /// Limit to hosts matching this pattern (or @file).
@@ -129,16 +145,16 @@ pub struct PlaybookArgs {
     /// Extra variables: key=value pairs, JSON/YAML, or @file (repeatable).
     #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
     pub extra_vars: Vec<String>,
-    /// Hosts worked on in parallel.
-    #[arg(short = 'f', long = "forks", default_value_t = 50)]
-    pub forks: usize,
+    /// Hosts worked on in parallel [default: 50, or ANSIBLE_FORKS / ansible.cfg].
+    #[arg(short = 'f', long = "forks")]
+    pub forks: Option<usize>,
     /// Check mode: change nothing, report what would change.
     #[arg(short = 'C', long = "check")]
     pub check: bool,
     /// Show diffs of what changes.
     #[arg(short = 'D', long = "diff")]
     pub diff: bool,
-    /// Become (sudo) for every task.
+    /// Become (sudo) for every task (also ANSIBLE_BECOME / ansible.cfg's become).
     #[arg(short = 'b', long = "become")]
     pub become_: bool,
     /// User to become (default root).
@@ -153,12 +169,12 @@ pub struct PlaybookArgs {
     /// SSH private key file.
     #[arg(long = "private-key", alias = "key-file")]
     pub private_key: Option<PathBuf>,
-    /// Connection timeout in seconds.
-    #[arg(short = 'T', long = "timeout", default_value_t = 10)]
-    pub timeout: u64,
-    /// Host key checking policy.
-    #[arg(long = "host-key-checking", value_enum, default_value_t = HostKeyChecking::Strict)]
-    pub host_key_checking: HostKeyChecking,
+    /// Connection timeout in seconds [default: 10, or ANSIBLE_TIMEOUT / ansible.cfg].
+    #[arg(short = 'T', long = "timeout")]
+    pub timeout: Option<u64>,
+    /// Host key checking policy [default: strict, or ANSIBLE_HOST_KEY_CHECKING / ansible.cfg].
+    #[arg(long = "host-key-checking", value_enum)]
+    pub host_key_checking: Option<HostKeyChecking>,
     /// known_hosts file (repeatable; default ~/.ssh/known_hosts).
     #[arg(long = "known-hosts", value_name = "FILE")]
     pub known_hosts: Vec<PathBuf>,
@@ -209,8 +225,8 @@ pub struct PlaybookArgs {
 /// Options of `inventory`.
 #[derive(Args, Debug)]
 pub struct InventoryArgs {
-    /// Inventory sources (repeatable).
-    #[arg(short = 'i', long = "inventory", required = true)]
+    /// Inventory sources (repeatable) [default: ANSIBLE_INVENTORY or ansible.cfg's inventory].
+    #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<String>,
     /// Print the whole inventory as JSON.
     #[arg(long, conflicts_with_all = ["graph", "host"])]

@@ -14,9 +14,11 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use args::{
-    Cli, Command, DocArgs, HostKeyChecking, InventoryArgs, OutputFormat, PlaybookArgs, VaultAction,
-    VaultArgs, VaultPasswordArgs,
+    Cli, Command, CompletionsArgs, DocArgs, HostKeyChecking, InventoryArgs, OutputFormat,
+    PlaybookArgs, VaultAction, VaultArgs, VaultPasswordArgs,
 };
+
+use crate::config::{Config, Setting};
 
 use crate::core::Secret;
 use crate::executor::{EventSink, Executor, RunOptions, TagFilter};
@@ -94,8 +96,88 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Plan(a) => run_playbooks(a, true).await,
         Command::Inventory(a) => inventory_command(a),
         Command::Doc(a) => doc_command(a),
-        Command::Vault(a) => vault_cmd::run(a),
+        Command::Vault(a) => {
+            let config = load_config()?;
+            vault_cmd::run(a, config.vault_password_file.value.as_deref())
+        }
+        Command::Config => config_command(),
+        Command::Completions(a) => completions_command(a),
+        Command::Man => man_command(),
     }
+}
+
+/// Loads ansible.cfg / shipshape.toml and the ANSIBLE_* environment; prints its warnings.
+fn load_config() -> Result<Config, Failure> {
+    let config = Config::load().map_err(|e| Failure::new(ExitCode::BadOptions, e.to_string()))?;
+    for w in &config.warnings {
+        eprintln!("[WARNING]: {w}");
+    }
+    Ok(config)
+}
+
+/// `shipshape config`: every supported setting with its value and origin.
+fn config_command() -> Result<i32, Failure> {
+    let config = load_config()?;
+    if let Some(w) = Config::host_key_warning(&config.host_key_checking) {
+        eprintln!("[WARNING]: {w}");
+    }
+    print!("{}", config.render());
+    Ok(0)
+}
+
+/// `shipshape completions SHELL`.
+fn completions_command(a: CompletionsArgs) -> Result<i32, Failure> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(a.shell, &mut cmd, "shipshape", &mut std::io::stdout());
+    Ok(0)
+}
+
+/// `shipshape man`: one page with the global synopsis and every subcommand's options.
+fn man_command() -> Result<i32, Failure> {
+    let page = man_page().map_err(|e| Failure::new(ExitCode::Error, e.to_string()))?;
+    print!("{page}");
+    Ok(0)
+}
+
+/// Renders the man page: clap_mangen's page for `shipshape`, then a section per subcommand
+/// (its description, synopsis and options as subsections).
+pub fn man_page() -> std::io::Result<String> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let mut out: Vec<u8> = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    for sub in cmd.get_subcommands() {
+        let man = clap_mangen::Man::new(sub.clone());
+        let mut part: Vec<u8> = Vec::new();
+        man.render_synopsis_section(&mut part)?;
+        man.render_options_section(&mut part)?;
+        let part = String::from_utf8_lossy(&part)
+            .replace(".SH SYNOPSIS", ".SS Synopsis")
+            .replace(".SH OPTIONS", ".SS Options");
+        let about = sub
+            .get_long_about()
+            .or(sub.get_about())
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        out.extend_from_slice(
+            format!(
+                ".SH \"SHIPSHAPE {}\"\n{}\n",
+                sub.get_name().to_uppercase(),
+                about.replace('\\', "\\\\")
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(part.as_bytes());
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The inventory sources: the command line's when it names some, else the config's.
+fn inventory_sources(cli: &[String], config: &Config) -> Setting<Vec<String>> {
+    config
+        .inventory
+        .clone()
+        .or_cli((!cli.is_empty()).then(|| cli.to_vec()))
 }
 
 fn load_inventory(sources: &[String]) -> Result<Inventory, Failure> {
@@ -103,12 +185,25 @@ fn load_inventory(sources: &[String]) -> Result<Inventory, Failure> {
     let options = crate::inventory::LoadOptions {
         decrypt: Some(vault_cmd::inventory_decryptor()),
     };
-    Inventory::load_with(&paths, options).map_err(|e| Failure::new(ExitCode::Parse, e.to_string()))
+    let inv = Inventory::load_with(&paths, options)
+        .map_err(|e| Failure::new(ExitCode::Parse, e.to_string()))?;
+    for w in inv.warnings() {
+        eprintln!("[WARNING]: {w}");
+    }
+    Ok(inv)
 }
 
 fn inventory_command(a: InventoryArgs) -> Result<i32, Failure> {
-    vault_cmd::load_passwords(&a.vault)?;
-    let inv = load_inventory(&a.inventory)?;
+    let config = load_config()?;
+    vault_cmd::load_passwords(&a.vault, config.vault_password_file.value.as_deref())?;
+    let sources = inventory_sources(&a.inventory, &config);
+    if sources.value.is_empty() {
+        return Err(Failure::new(
+            ExitCode::BadOptions,
+            "no inventory: give -i SOURCE, set ANSIBLE_INVENTORY, or set inventory in ansible.cfg's [defaults]",
+        ));
+    }
+    let inv = load_inventory(&sources.value)?;
     if let Some(host) = &a.host {
         let json = inv.host_json(host).ok_or_else(|| {
             Failure::new(
@@ -173,11 +268,11 @@ fn doc_command(a: DocArgs) -> Result<i32, Failure> {
     Ok(0)
 }
 
-fn read_become_password(a: &PlaybookArgs) -> Result<Option<Secret>, Failure> {
+fn read_become_password(ask: bool) -> Result<Option<Secret>, Failure> {
     if let Ok(p) = std::env::var("SHIPSHAPE_BECOME_PASSWORD") {
         return Ok(Some(Secret::new(p)));
     }
-    if !a.ask_become_pass {
+    if !ask {
         return Ok(None);
     }
     prompt_password("BECOME password: ")
@@ -221,7 +316,23 @@ fn prompt_password(prompt: &str) -> std::io::Result<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-fn run_options(a: &PlaybookArgs, plan: bool) -> Result<RunOptions, Failure> {
+/// The run's settings: command line > environment > config file > default.
+fn run_options(a: &PlaybookArgs, plan: bool, config: &Config) -> Result<RunOptions, Failure> {
+    let host_key_checking = config
+        .host_key_checking
+        .clone()
+        .or_cli(a.host_key_checking.map(|h| match h {
+            HostKeyChecking::Strict => HostKeyPolicy::Strict,
+            HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
+            HostKeyChecking::Off => HostKeyPolicy::Off,
+        }));
+    if let Some(w) = Config::host_key_warning(&host_key_checking) {
+        eprintln!("[WARNING]: {w}");
+    }
+    let roles_path = config
+        .roles_path
+        .clone()
+        .or_cli((!a.roles_path.is_empty()).then(|| a.roles_path.clone()));
     let extra_vars =
         extra_vars::parse_all(&a.extra_vars).map_err(|e| Failure::new(ExitCode::BadOptions, e))?;
     let known_hosts = if a.known_hosts.is_empty() {
@@ -234,28 +345,36 @@ fn run_options(a: &PlaybookArgs, plan: bool) -> Result<RunOptions, Failure> {
     Ok(RunOptions {
         check: a.check || plan,
         diff: a.diff || plan,
-        forks: a.forks.max(1),
+        forks: config.forks.clone().or_cli(a.forks).value.max(1),
         tags: TagFilter {
             only: a.tags.clone(),
             skip: a.skip_tags.clone(),
         },
         limit: a.limit.clone(),
         extra_vars,
-        become_: a.become_,
-        become_user: a.become_user.clone(),
-        become_password: read_become_password(a)?,
-        remote_user: a.user.clone(),
-        private_key: a.private_key.clone(),
-        connect_timeout: Duration::from_secs(a.timeout.max(1)),
+        become_: a.become_ || config.become_.value,
+        become_user: config
+            .become_user
+            .clone()
+            .or_cli(a.become_user.clone().map(Some))
+            .value,
+        become_password: read_become_password(a.ask_become_pass || config.become_ask_pass.value)?,
+        remote_user: config
+            .remote_user
+            .clone()
+            .or_cli(a.user.clone().map(Some))
+            .value,
+        private_key: config
+            .private_key_file
+            .clone()
+            .or_cli(a.private_key.clone().map(Some))
+            .value,
+        connect_timeout: Duration::from_secs(config.timeout.clone().or_cli(a.timeout).value.max(1)),
         known_hosts,
-        host_key_policy: match a.host_key_checking {
-            HostKeyChecking::Strict => HostKeyPolicy::Strict,
-            HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
-            HostKeyChecking::Off => HostKeyPolicy::Off,
-        },
+        host_key_policy: host_key_checking.value,
         force_handlers: a.force_handlers,
         verbosity: a.verbose,
-        roles_path: a.roles_path.clone(),
+        roles_path: roles_path.value,
     })
 }
 
@@ -300,8 +419,9 @@ fn load_playbooks(
 }
 
 async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
-    vault_cmd::load_passwords(&a.vault)?;
-    let opts = run_options(&a, plan)?;
+    let config = load_config()?;
+    vault_cmd::load_passwords(&a.vault, config.vault_password_file.value.as_deref())?;
+    let opts = run_options(&a, plan, &config)?;
     let plan_error = |f: Failure| {
         if plan {
             Failure {
@@ -312,7 +432,8 @@ async fn run_playbooks(a: PlaybookArgs, plan: bool) -> Result<i32, Failure> {
             f
         }
     };
-    let mut inventory = load_inventory(&a.inventory).map_err(plan_error)?;
+    let sources = inventory_sources(&a.inventory, &config);
+    let mut inventory = load_inventory(&sources.value).map_err(plan_error)?;
     let playbooks = load_playbooks(&a, &opts).map_err(plan_error)?;
     for (pb, _) in &playbooks {
         inventory

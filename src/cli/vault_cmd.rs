@@ -31,18 +31,20 @@ fn read_password_file(path: &Path) -> Result<Secret, String> {
     Ok(Secret::new(pw))
 }
 
-/// Collects the vault passwords of a run: files, `SHIPSHAPE_VAULT_PASSWORD`,
-/// `ANSIBLE_VAULT_PASSWORD_FILE`, and the prompt. Registers them for decryption.
-pub fn load_passwords(a: &VaultPasswordArgs) -> Result<Vec<Secret>, Failure> {
+/// Collects the vault passwords of a run: files, the configured `vault_password_file`
+/// (`ANSIBLE_VAULT_PASSWORD_FILE` or ansible.cfg), `SHIPSHAPE_VAULT_PASSWORD`, and the prompt.
+/// Registers them for decryption.
+pub fn load_passwords(
+    a: &VaultPasswordArgs,
+    configured: Option<&Path>,
+) -> Result<Vec<Secret>, Failure> {
     let bad = |m: String| Failure::new(ExitCode::BadOptions, format!("vault password: {m}"));
     let mut list = Vec::new();
     for f in &a.vault_password_file {
         list.push(read_password_file(f).map_err(bad)?);
     }
-    if let Ok(f) = std::env::var("ANSIBLE_VAULT_PASSWORD_FILE")
-        && !f.is_empty()
-    {
-        list.push(read_password_file(Path::new(&f)).map_err(bad)?);
+    if let Some(f) = configured {
+        list.push(read_password_file(f).map_err(bad)?);
     }
     if let Ok(p) = std::env::var("SHIPSHAPE_VAULT_PASSWORD")
         && !p.is_empty()
@@ -99,8 +101,8 @@ pub fn missing_password(playbooks: &[crate::playbook::Playbook]) -> Option<Strin
 }
 
 /// `shipshape vault ...`.
-pub fn run(a: VaultArgs) -> Result<i32, Failure> {
-    let passwords = load_passwords(&a.passwords)?;
+pub fn run(a: VaultArgs, configured_password_file: Option<&Path>) -> Result<i32, Failure> {
+    let passwords = load_passwords(&a.passwords, configured_password_file)?;
     let err = |m: String| Failure::new(ExitCode::Error, m);
     let first = || {
         passwords.first().cloned().ok_or_else(|| {

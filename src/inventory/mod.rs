@@ -8,7 +8,8 @@
 //! Inventory::load_with(sources: &[PathBuf], options: LoadOptions) -> Result<Inventory, InventoryError>
 //!     LoadOptions { decrypt: Option<Decryptor> }   for vault-encrypted files
 //!     sources: INI file, YAML file, executable (dynamic inventory, `--list`/`--host`),
-//!     directory (every file in it), or a host list "a,b," ; group_vars/ and host_vars/
+//!     directory (every file in it), a Terraform state or saved `terraform output -json`
+//!     (terraform.rs, docs/terraform.md), or a host list "a,b," ; group_vars/ and host_vars/
 //!     beside each source are loaded too.
 //! inv.add_playbook_vars_dir(&mut self, dir: &Path) -> Result<(), InventoryError>
 //!     the playbook directory's group_vars/ and host_vars/ (they rank above the inventory's)
@@ -42,6 +43,7 @@ mod output;
 mod pattern;
 mod script;
 mod ssh_config;
+mod terraform;
 mod vars_dirs;
 mod yaml_inv;
 
@@ -273,6 +275,9 @@ impl Inventory {
             return script::load(self, source);
         }
         let text = self.read_text(source)?;
+        if let Some(kind) = terraform::detect(source, &text) {
+            return terraform::load(self, source, &text, kind);
+        }
         self.parse_text(source, &text)
     }
 
