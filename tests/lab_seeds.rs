@@ -271,3 +271,78 @@ fn haproxy_web_seed_converges_and_serves_through_the_load_balancer() {
         t0.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn ha_mysql_seed_replicates_and_balances_through_both_load_balancers() {
+    let Some(lab) = NetLab::up(6) else { return };
+    let t0 = Instant::now();
+    let seed = Seed::new(
+        &lab,
+        "ha-mysql",
+        &[
+            ("lb", &[("lb1", 1), ("lb2", 2)]),
+            ("web", &[("web1", 3), ("web2", 4)]),
+            ("db_primary", &[("db1", 5)]),
+            ("db_replica", &[("db2", 6)]),
+        ],
+        "[db:children]\ndb_primary\ndb_replica\n",
+    );
+    let pw = [
+        "-e",
+        "vault_mysql_app_password=Lab-App-Secret-2",
+        "-e",
+        "vault_mysql_replication_password=Lab-Repl-Secret-3",
+    ];
+    let (stats, check) = seed.run(&lab, &[&["--check"][..], &pw[..]].concat());
+    no_failures(&stats, &check);
+    let (stats, first) = seed.run(&lab, &pw);
+    no_failures(&stats, &first);
+    let t_first = t0.elapsed();
+    let (stats, second) = seed.run(&lab, &pw);
+    assert_changed(&stats, 0, &second);
+
+    // Both load balancers reach both web servers.
+    for lb in [1, 2] {
+        wait_both_backends(&lab, 3, lb, ["web1", "web2"]);
+    }
+    // A write on the primary reaches the replica; the replica is read-only for the app.
+    let primary = |sql: &str| {
+        lab.ssh(
+            3,
+            &format!("mysql -h 10.213.0.15 -u app -pLab-App-Secret-2 app -N -e \"{sql}\""),
+        )
+    };
+    ok(
+        "write on the primary from web1",
+        primary("CREATE TABLE IF NOT EXISTS t (v INT); INSERT INTO t VALUES (7)"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = lab.ssh(
+            4,
+            "mysql -h 10.213.0.16 -u app -pLab-App-Secret-2 app -N -e 'SELECT SUM(v) FROM t' 2>&1",
+        );
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if text == "7" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "replica answers {text:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let denied = lab.ssh(
+        4,
+        "mysql -h 10.213.0.16 -u app -pLab-App-Secret-2 app -e 'INSERT INTO t VALUES (1)' 2>&1",
+    );
+    assert!(!denied.status.success(), "the replica accepted a write");
+    // 3306 from the web servers (and the other database), never from the load balancers.
+    assert!(open_from(&lab, 3, 5, 3306) && open_from(&lab, 4, 6, 3306));
+    assert!(!open_from(&lab, 1, 5, 3306) && !open_from(&lab, 2, 6, 3306));
+    assert_scan(1, &[22, 80]);
+    assert_scan(3, &[22]);
+    assert_scan(5, &[22]);
+    eprintln!(
+        "lab_seeds ha-mysql: first run {:.1} s, whole test {:.1} s",
+        t_first.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+}
