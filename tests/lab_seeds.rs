@@ -346,3 +346,197 @@ fn ha_mysql_seed_replicates_and_balances_through_both_load_balancers() {
         t0.elapsed().as_secs_f64()
     );
 }
+
+/// The `after` text of the diffs of tasks named `task` on `host` in a jsonl run.
+fn rendered(out: &str, host: &str, task: &str) -> String {
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "host_result" && e["host"] == host)
+        .filter(|e| e["task"].as_str().is_some_and(|t| t.ends_with(task)))
+        .flat_map(|e| {
+            e["diffs"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|d| d["after"].as_str().map(str::to_string))
+        })
+        .collect()
+}
+
+#[test]
+fn traefik_stack_seed_converges_what_the_lab_can_run_and_plans_the_rest() {
+    // No Traefik binary, Grafana image or Telegraf package is reachable here: those roles run
+    // in check mode with --diff (their rendered configuration is checked); everything else
+    // converges for real.
+    let Some(lab) = NetLab::up(6) else { return };
+    let seed = Seed::new(
+        &lab,
+        "traefik-stack",
+        &[
+            ("lb", &[("lb1", 1)]),
+            ("front", &[("front1", 2)]),
+            ("back", &[("back1", 3), ("back2", 4)]),
+            ("db", &[("db1", 5)]),
+            ("monitoring", &[("mon1", 6)]),
+        ],
+        "",
+    );
+    let skip = ["--skip-tags", "traefik,grafana,telegraf"];
+    let (stats, first) = seed.run(&lab, &skip);
+    no_failures(&stats, &first);
+    let (stats, second) = seed.run(&lab, &skip);
+    assert_changed(&stats, 0, &second);
+    // InfluxDB answers the servers that send metrics, not the outside.
+    assert!(open_from(&lab, 3, 6, 8086), "8086 from a back end");
+    assert!(!open_from_controller(6, 8086), "8086 from outside");
+    let dbs = ok(
+        "influx databases",
+        lab.ssh(6, "influx -execute 'SHOW DATABASES' -format csv"),
+    );
+    assert!(dbs.contains("telegraf"), "{dbs}");
+    // The API back ends answer through nginx on port 80 (from the load balancer only).
+    let api = ok(
+        "API from the load balancer",
+        lab.ssh(
+            1,
+            "curl -s --max-time 3 -H 'Host: api.foobar.com' http://10.213.0.13/x",
+        ),
+    );
+    assert!(api.contains(r#""host": "lab3""#), "{api}");
+    assert!(
+        !open_from_controller(3, 80),
+        "back end port 80 from outside"
+    );
+
+    let plan = [
+        "--check",
+        "--diff",
+        "--tags",
+        "traefik,grafana,telegraf",
+        "-e",
+        "vault_traefik_release_sha256=0000000000000000000000000000000000000000000000000000000000000000",
+        "-e",
+        "vault_grafana_admin_password=Lab-Grafana-Secret",
+        "-e",
+        r#"{"vault_traefik_dashboard_users": ["admin:$apr1$x$y"]}"#,
+        // InfluxData's repository is out of reach: the lab's signed extras repository
+        // stands in for it (the package itself is not there: check mode predicts it).
+        "-e",
+        "telegraf_repo_url=http://10.213.0.1:8080/extras",
+        "-e",
+        "telegraf_repo_suite=lab",
+        "-e",
+        "telegraf_repo_key_url=http://10.213.0.1:8080/lab-archive-keyring.asc",
+    ];
+    let (stats, check) = seed.run(&lab, &plan);
+    no_failures(&stats, &check);
+    let services = rendered(
+        &check,
+        "lb1",
+        "dynamic configuration (routers and services from the inventory)",
+    );
+    for url in [
+        "http://10.213.0.12:80",
+        "http://10.213.0.13:80",
+        "http://10.213.0.14:80",
+        "http://10.213.0.16:3000",
+    ] {
+        assert!(services.contains(url), "{url} missing from:\n{services}");
+    }
+    assert!(services.contains("certResolver: letsencrypt"), "{services}");
+    let static_cfg = rendered(&check, "lb1", "static configuration");
+    assert!(static_cfg.contains("to: websecure"), "{static_cfg}");
+    let datasources = rendered(&check, "mon1", "data sources");
+    assert!(
+        datasources.contains("uid: prometheus") && datasources.contains("uid: influxdb"),
+        "{datasources}"
+    );
+    let telegraf = rendered(
+        &check,
+        "back1",
+        "Telegraf configuration (checked with telegraf --test before it is installed)",
+    );
+    assert!(telegraf.contains("http://10.213.0.16:8086"), "{telegraf}");
+    assert!(
+        !check.contains("Lab-Grafana-Secret"),
+        "a no_log value leaked"
+    );
+}
+
+#[test]
+fn lostops_seed_converges_its_hosts_and_plans_the_containers() {
+    // Seed 001 runs MySQL 8, Traefik, Prometheus and Grafana in Docker; no registry is
+    // reachable here, so those roles are planned (check mode, rendered configuration) while
+    // the firewall, node exporter, Docker and the app converge for real.
+    let Some(lab) = NetLab::up(3) else { return };
+    let seed = Seed::new(
+        &lab,
+        "lostops",
+        &[
+            ("backend", &[("backend", 1)]),
+            ("database", &[("database", 2)]),
+            ("monitoring", &[("monitoring", 3)]),
+        ],
+        "",
+    );
+    let real = ["--tags", "firewall,node_exporter,docker,app"];
+    let (stats, first) = seed.run(&lab, &real);
+    no_failures(&stats, &first);
+    let (stats, second) = seed.run(&lab, &real);
+    assert_changed(&stats, 0, &second);
+    let docker = ok(
+        "docker on the database host",
+        lab.ssh(2, "docker info --format '{{.LoggingDriver}}'"),
+    );
+    assert_eq!(docker.trim(), "json-file");
+    // MySQL's published port is filtered before Docker's chains: from the backend only.
+    let table = ok(
+        "firewall table",
+        lab.ssh(2, "nft list table inet shipshape_firewall"),
+    );
+    assert!(
+        table.contains("ip saddr 10.213.0.11") && table.contains("ct original proto-dst 3306"),
+        "{table}"
+    );
+    let tables = ok("tables", lab.ssh(2, "nft list tables"));
+    assert!(
+        tables.contains("table ip nat"),
+        "Docker's tables kept: {tables}"
+    );
+    assert!(open_from(&lab, 3, 1, 9100), "node exporter from monitoring");
+    assert!(
+        !open_from(&lab, 2, 1, 9100),
+        "node exporter from the database host"
+    );
+
+    let plan = [
+        "--check",
+        "--diff",
+        "--tags",
+        "mysql,traefik,prometheus,grafana",
+        "-e",
+        "vault_mysql_root_password=Lab-Root-Secret",
+        "-e",
+        "vault_grafana_admin_password=Lab-Grafana-Secret",
+    ];
+    let (stats, check) = seed.run(&lab, &plan);
+    no_failures(&stats, &check);
+    let prom = rendered(
+        &check,
+        "monitoring",
+        "prometheus configuration (checked with promtool)",
+    );
+    for target in ["10.213.0.11:9100", "10.213.0.12:9100", "10.213.0.13:9100"] {
+        assert!(prom.contains(target), "{target} missing from:\n{prom}");
+    }
+    let routes = rendered(
+        &check,
+        "backend",
+        "dynamic configuration (routers and services from the inventory)",
+    );
+    assert!(routes.contains("http://10.213.0.11:8000"), "{routes}");
+    for secret in ["Lab-Root-Secret", "Lab-Grafana-Secret"] {
+        assert!(!check.contains(secret), "{secret} leaked");
+    }
+}

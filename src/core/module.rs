@@ -218,15 +218,25 @@ pub trait Module: Send + Sync {
     async fn plan(&self, ctx: &TaskCtx<'_>, args: &ResultMap) -> Result<Plan, ModuleError>;
 
     /// Turns the outputs of the applied steps into the registered result. The default fails
-    /// on the first step that exited non-zero, with its stderr.
+    /// on the first step that exited non-zero, with its stderr (or, when that is empty, the
+    /// end of its stdout: init scripts often report errors there).
     fn finish(&self, result: &mut ResultMap, outputs: &[ExecOutput]) -> Result<(), ModuleError> {
         let _ = result;
         match outputs.iter().find(|o| !o.success()) {
-            Some(o) => Err(ModuleError::failed(format!(
-                "command failed (rc={}): {}",
-                o.status,
-                o.stderr_str().trim()
-            ))),
+            Some(o) => {
+                let stderr = o.stderr_str();
+                let stdout = o.stdout_str();
+                let text = if stderr.trim().is_empty() {
+                    let lines: Vec<&str> = stdout.trim().lines().collect();
+                    lines[lines.len().saturating_sub(10)..].join("\n")
+                } else {
+                    stderr.trim().to_string()
+                };
+                Err(ModuleError::failed(format!(
+                    "command failed (rc={}): {text}",
+                    o.status
+                )))
+            }
             None => Ok(()),
         }
     }

@@ -43,6 +43,12 @@ fn single_expressions_keep_native_types() {
     assert_eq!(json(&r("{{ none }}")), serde_json::Value::Null);
     assert_eq!(json(&r("  {{ l }} ")), serde_json::json!([1, 2]));
     assert_eq!(json(&r("{{- n -}}")), serde_json::json!(5));
+    // nested dict literals end in `}}` inside the expression, over several lines
+    assert_eq!(
+        json(&r("{{ {'a': {'b': n}}\n   | combine({'c': '}}'}) }}")),
+        serde_json::json!({"a": {"b": 5}, "c": "}}"})
+    );
+    assert_eq!(r("{{ n }} {{ n }}"), Value::from("5 5"));
     // generators become lists
     let names = r("{{ users | map(attribute='n') }}");
     assert_eq!(names.kind(), ValueKind::Seq);

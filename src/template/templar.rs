@@ -412,15 +412,50 @@ impl Templar {
 /// allowed), or `None`.
 pub(crate) fn single_expression(text: &str) -> Option<&str> {
     let t = text.trim();
-    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    let body = t.strip_prefix("{{")?;
+    // The expression ends at the first `}}` outside string literals and brackets (a dict
+    // literal's closing `}}` belongs to the expression, as in Jinja's lexer).
+    let end = expression_end(body)?;
+    if body[end..] != *"}}" {
+        return None;
+    }
+    let inner = &body[..end];
     let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
-    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#")
-    {
+    if inner.contains("{%") || inner.contains("{#") {
         return None;
     }
     let inner = inner.trim();
     if inner.is_empty() { None } else { Some(inner) }
+}
+
+/// The byte offset of the `}}` that closes an expression whose text starts at `body`.
+fn expression_end(body: &str) -> Option<usize> {
+    let bytes = body.as_bytes();
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(q) => {
+                if c == b'\\' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                b'\'' | b'"' => quote = Some(c),
+                b'{' | b'[' | b'(' => depth += 1,
+                b'}' if depth == 0 => return (bytes.get(i + 1) == Some(&b'}')).then_some(i),
+                b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Ansible's newline preservation: the output ends with at least as many newlines as the

@@ -340,6 +340,21 @@ cmd_stage() {
         for j in $(seq 1 "$n"); do echo "$(host_ip "$j") lab$j"; done
         echo "$NET.1 labgw"
     } >"$m/etc/hosts"
+    # Init scripts of packages installed later (influxdb...) get the same open-files edit as
+    # the rootfs' own: apt runs it after every dpkg run.
+    mkdir -p "$m/usr/local/lib/shipshape-lab"
+    cat >"$m/usr/local/lib/shipshape-lab/fix-ulimits" <<'EOT'
+#!/bin/sh
+# shipshape lab: the machine caps open files below what some init scripts ask for.
+# `ulimit -n 65536` or `ulimit -n $LIMIT` alone on a line: fall back to the hard limit.
+for f in $(grep -lE '^[[:space:]]*ulimit -n [$0-9A-Za-z_{}]+[[:space:]]*$' /etc/init.d/* 2>/dev/null); do
+    sed -i -E 's/^([[:space:]]*)ulimit -n ([$0-9A-Za-z_{}]+)[[:space:]]*$/\1ulimit -n \2 2>\/dev\/null || ulimit -n "$(ulimit -Hn)"/' "$f"
+done 2>/dev/null
+exit 0
+EOT
+    chmod 755 "$m/usr/local/lib/shipshape-lab/fix-ulimits"
+    echo 'DPkg::Post-Invoke { "/usr/local/lib/shipshape-lab/fix-ulimits"; };' \
+        >"$m/etc/apt/apt.conf.d/99shipshape-lab-ulimit"
     install -d -m 700 "$m/root/.ssh"
     install -m 600 "$dir/id_ed25519.pub" "$m/root/.ssh/authorized_keys"
     install -m 600 "$CACHE/hostkeys/$h/ssh_host_ed25519_key" "$m/etc/ssh/ssh_host_ed25519_key"

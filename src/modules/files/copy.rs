@@ -172,6 +172,11 @@ pub(crate) async fn plan_file(ctx: &TaskCtx<'_>, job: &FileJob) -> Result<Plan, 
         }));
     }
     if !st.parent_is_dir && !create_parent {
+        // Check mode: an earlier task may create the directory; predict the new file (with
+        // its diff) instead of failing. A real run still refuses.
+        if ctx.check {
+            return plan_file_from_state(ctx, job, &path, &st, true);
+        }
         return Err(ModuleError::failed(format!(
             "Destination directory {} does not exist",
             parent_dir(&path)
