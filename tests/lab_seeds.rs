@@ -195,7 +195,15 @@ fn haproxy_web_seed_converges_and_serves_through_the_load_balancer() {
         ],
         "",
     );
-    let pw = ["-e", "vault_mysql_app_password=Lab-App-Secret-1"];
+    // Alertmanager with a Discord receiver too (the webhook is never called here).
+    let pw = [
+        "-e",
+        "vault_mysql_app_password=Lab-App-Secret-1",
+        "-e",
+        "prometheus_alertmanager_enabled=true",
+        "-e",
+        "prometheus_alertmanager_discord_webhook_url=https://discord.invalid/api/webhooks/1/x",
+    ];
 
     let (stats, check) = seed.run(&lab, &[&["--check"][..], &pw[..]].concat());
     no_failures(&stats, &check);
@@ -255,6 +263,17 @@ fn haproxy_web_seed_converges_and_serves_through_the_load_balancer() {
     );
     assert!(metrics.trim().parse::<u32>().unwrap_or(0) > 0, "{metrics}");
     assert!(!open_from(&lab, 1, 2, 9100), "9100 from the load balancer");
+    let am = ok(
+        "alertmanager",
+        lab.ssh(
+            5,
+            "curl -s --max-time 3 http://127.0.0.1:9093/api/v2/status",
+        ),
+    );
+    assert!(
+        am.contains("discord"),
+        "alertmanager has the Discord receiver: {am}"
+    );
     assert!(open_from(&lab, 5, 1, 8404), "haproxy stats from monitoring");
 
     // A scan from outside (the controller is in no group) matches each allow-list.
