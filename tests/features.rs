@@ -1124,6 +1124,42 @@ fn handlers_pending_after_a_failure_run_on_the_next_run() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
+fn async_with_poll_waits_at_most_async_seconds_and_poll_zero_is_refused() {
+    let lab = TestLab::start(1);
+    let p = Project::new(&lab, "");
+    p.file(
+        "site.yml",
+        r#"
+- hosts: lab
+  gather_facts: false
+  tasks:
+    - name: quick
+      command: "true"
+      async: 30
+      poll: 5
+    - name: too slow
+      command: sleep 20
+      async: 1
+      poll: 1
+"#,
+    );
+    let t0 = std::time::Instant::now();
+    let out = p.play(&[]);
+    assert_eq!(out.code, 2, "{}", out.show());
+    assert!(t0.elapsed().as_secs() < 10, "waited {:?}", t0.elapsed());
+    assert_eq!(out.status("h1", "quick"), "changed");
+    assert_eq!(out.status("h1", "too slow"), "failed");
+    p.file(
+        "site.yml",
+        "- hosts: lab\n  tasks:\n    - command: sleep 100\n      async: 10\n      poll: 0\n",
+    );
+    let out = p.play(&[]);
+    assert_eq!(out.code, 4, "{}", out.show());
+    assert!(out.stderr.contains("site.yml:4:7"), "{}", out.show());
+    assert!(out.stderr.contains("fire-and-forget"), "{}", out.show());
+}
+
+#[test]
 fn until_retries_delay() {
     let lab = TestLab::start(1);
     let p = Project::new(&lab, "");

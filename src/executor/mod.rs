@@ -263,7 +263,7 @@ impl Executor {
 
     async fn run_play(self: &Arc<Self>, play: &Play) -> Result<(), String> {
         let selected = self.select_hosts(&play.hosts)?;
-        let hosts: Vec<String> = selected
+        let mut hosts: Vec<String> = selected
             .into_iter()
             .filter(|h| {
                 let st = self.host_state(h);
@@ -271,6 +271,7 @@ impl Executor {
                 !st.unreachable && !st.failed
             })
             .collect();
+        play.order.apply(&mut hosts);
         self.events.emit(Event::PlayStart {
             name: play.name.clone(),
             hosts: hosts.clone(),

@@ -160,14 +160,6 @@ const TASK_KEYS: &[&str] = &[
 /// Keywords we parse but cannot honour yet: rejected with this explanation.
 const UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "async",
-        "background tasks (async/poll) are not supported yet",
-    ),
-    (
-        "poll",
-        "background tasks (async/poll) are not supported yet",
-    ),
-    (
         "throttle",
         "throttle is not supported yet; use serial or --forks",
     ),
@@ -178,7 +170,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "collections",
         "collections are not supported: use fully qualified ansible.builtin names",
     ),
-    ("order", "play host order is not supported"),
     (
         "vars_prompt",
         "vars_prompt is not supported: pass values with -e",
@@ -473,6 +464,7 @@ impl Loader {
             any_errors_fatal: false,
             max_fail_percentage: None,
             force_handlers: false,
+            order: HostOrder::Inventory,
             common: Common::default(),
             pre_tasks: Vec::new(),
             roles: Vec::new(),
@@ -555,6 +547,15 @@ impl Loader {
                     })
                 }
                 "force_handlers" => play.force_handlers = expect_bool(v, &key)?,
+                "order" => {
+                    let o = expect_string(v, &key)?;
+                    play.order = HostOrder::parse(&o).ok_or_else(|| {
+                        LoadError::new(
+                            &v.loc,
+                            format!("order: '{o}' is not one of inventory, reverse_inventory, sorted, reverse_sorted, shuffle"),
+                        )
+                    })?;
+                }
                 "pre_tasks" => play.pre_tasks = self.task_list(v, dir, None, false)?,
                 "tasks" => play.tasks = self.task_list(v, dir, None, false)?,
                 "post_tasks" => play.post_tasks = self.task_list(v, dir, None, false)?,
@@ -1058,6 +1059,8 @@ impl Loader {
         let mut module: Option<(&Node, &Node)> = None;
         let mut extra_args: Option<&Node> = None;
         let mut loop_control: Option<&Node> = None;
+        let mut async_secs: Option<(u64, &Node)> = None;
+        let mut poll: Option<(u64, &Node)> = None;
         for (k, v) in entries {
             let key = key_str(k)?;
             let is_loop = key == "loop" || key.starts_with("with_");
@@ -1116,6 +1119,22 @@ impl Loader {
                         }
                     })
                 }
+                "async" | "poll" => {
+                    let n = match &v.value {
+                        NodeValue::Int(i) if *i >= 0 => *i as u64,
+                        _ => {
+                            return Err(LoadError::new(
+                                &v.loc,
+                                format!("{key} must be a number of seconds"),
+                            ));
+                        }
+                    };
+                    if key == "async" {
+                        async_secs = Some((n, k));
+                    } else {
+                        poll = Some((n, k));
+                    }
+                }
                 "loop_control" => loop_control = Some(v),
                 "args" => extra_args = Some(v),
                 "action" | "local_action" => {
@@ -1137,6 +1156,23 @@ impl Loader {
             apply_loop_control(l, lc)?;
         } else if let Some(lc) = loop_control {
             return Err(LoadError::new(&lc.loc, "loop_control without a loop"));
+        }
+        // async with polling: the task waits for its result, at most `async` seconds (Ansible
+        // polls a background job; the outcome is the same). Fire-and-forget is refused.
+        match (async_secs, poll) {
+            (Some((_, k)), Some((0, _))) => {
+                return Err(LoadError::new(
+                    &k.loc,
+                    "'async' with 'poll: 0': fire-and-forget background tasks are not supported (with poll > 0 the task waits up to `async` seconds)",
+                ));
+            }
+            (Some((secs, _)), _) => {
+                task.timeout = Some(task.timeout.map_or(secs, |t| t.min(secs)));
+            }
+            (None, Some((_, k))) => {
+                return Err(LoadError::new(&k.loc, "'poll' without 'async'"));
+            }
+            (None, None) => {}
         }
         let (mk, mv) = module.ok_or_else(|| {
             LoadError::new(

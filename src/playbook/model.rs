@@ -19,6 +19,63 @@ pub struct Playbook {
     pub plays: Vec<Play>,
 }
 
+/// The `order:` of a play's hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostOrder {
+    /// As in the inventory (default).
+    #[default]
+    Inventory,
+    /// The inventory order reversed.
+    ReverseInventory,
+    /// Sorted by name.
+    Sorted,
+    /// Sorted by name, descending.
+    ReverseSorted,
+    /// A random order.
+    Shuffle,
+}
+
+impl HostOrder {
+    /// Parses Ansible's value.
+    pub fn parse(s: &str) -> Option<HostOrder> {
+        Some(match s {
+            "inventory" => HostOrder::Inventory,
+            "reverse_inventory" => HostOrder::ReverseInventory,
+            "sorted" => HostOrder::Sorted,
+            "reverse_sorted" => HostOrder::ReverseSorted,
+            "shuffle" => HostOrder::Shuffle,
+            _ => return None,
+        })
+    }
+
+    /// Puts `hosts` (in inventory order) in this order.
+    pub fn apply(self, hosts: &mut [String]) {
+        match self {
+            HostOrder::Inventory => {}
+            HostOrder::ReverseInventory => hosts.reverse(),
+            HostOrder::Sorted => hosts.sort(),
+            HostOrder::ReverseSorted => {
+                hosts.sort();
+                hosts.reverse();
+            }
+            HostOrder::Shuffle => {
+                // A Fisher-Yates shuffle seeded by the clock: no crate for one call.
+                let mut seed = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+                    | 1;
+                for i in (1..hosts.len()).rev() {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    hosts.swap(i, (seed % (i as u64 + 1)) as usize);
+                }
+            }
+        }
+    }
+}
+
 /// How hosts progress through a play's tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Strategy {
@@ -63,6 +120,8 @@ pub struct Play {
     pub max_fail_percentage: Option<f64>,
     /// Run notified handlers even after a failure.
     pub force_handlers: bool,
+    /// `order:`: the order hosts start in.
+    pub order: HostOrder,
     /// Settings inherited by every task.
     pub common: Common,
     /// `pre_tasks:`.
@@ -335,4 +394,28 @@ pub struct Role {
     pub allow_duplicates: bool,
     /// The role context shared by its tasks.
     pub context: Arc<RoleContext>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_orders() {
+        let hosts = || vec!["b".to_string(), "c".into(), "a".into()];
+        let ordered = |o: HostOrder| {
+            let mut h = hosts();
+            o.apply(&mut h);
+            h
+        };
+        assert_eq!(ordered(HostOrder::Inventory), ["b", "c", "a"]);
+        assert_eq!(ordered(HostOrder::ReverseInventory), ["a", "c", "b"]);
+        assert_eq!(ordered(HostOrder::Sorted), ["a", "b", "c"]);
+        assert_eq!(ordered(HostOrder::ReverseSorted), ["c", "b", "a"]);
+        let mut shuffled = ordered(HostOrder::Shuffle);
+        shuffled.sort();
+        assert_eq!(shuffled, ["a", "b", "c"]);
+        assert_eq!(HostOrder::parse("sorted"), Some(HostOrder::Sorted));
+        assert_eq!(HostOrder::parse("random"), None);
+    }
 }
