@@ -273,19 +273,7 @@ impl Module for AptRepository {
                 let before = current.map(|f| f.content.clone()).unwrap_or_default();
                 let after = with_source(&before, &source);
                 diffs.push(Diff::new(&dest, before, after.clone()));
-                let attrs = FileAttrs {
-                    mode: Some(mode),
-                    owner: None,
-                    group: None,
-                };
-                let spec = WriteSpec {
-                    dest: &dest,
-                    attrs: &attrs,
-                    backup: false,
-                    validate: None,
-                    create_parent: true,
-                };
-                steps.push(write_step(ctx, &spec, Source::Stdin(after.into_bytes()))?);
+                steps.push(super::write_apt_file(ctx, &dest, mode, after.into_bytes())?);
                 added.push(dest.clone().into());
             } else if let Some(f) = current.filter(|f| f.mode != mode) {
                 diffs.push(Diff::attr(

@@ -12,8 +12,8 @@ use crate::core::{
 };
 use crate::modules::args::{Args, ModeArg, Rules, mode_string};
 use crate::modules::files::atomic::{
-    AttrChange, ContentLimit, FileAttrs, QueryOpts, Source, WriteSpec, attr_steps, check_outputs,
-    chmod_octal, diff_text, query_files, sha1_hex, write_step,
+    AttrChange, ContentLimit, QueryOpts, attr_steps, check_outputs, chmod_octal, diff_text,
+    query_files, sha1_hex,
 };
 
 /// The `deb822_repository` module.
@@ -355,19 +355,7 @@ impl Module for Deb822Repository {
                                 format!("(binary keyring, {} bytes)\n", key.len())
                             });
                             diffs.push(Diff::new(path, before, after));
-                            let attrs = FileAttrs {
-                                mode: Some(0o644),
-                                owner: None,
-                                group: None,
-                            };
-                            let spec = WriteSpec {
-                                dest: path,
-                                attrs: &attrs,
-                                backup: false,
-                                validate: None,
-                                create_parent: true,
-                            };
-                            steps.push(write_step(ctx, &spec, Source::Stdin(key))?);
+                            steps.push(super::write_apt_file(ctx, path, 0o644, key)?);
                         }
                         key_filename = Some(path.clone());
                         Some(path.clone())
@@ -390,19 +378,7 @@ impl Module for Deb822Repository {
         if current != Some(repo.as_bytes()) {
             let before = current.and_then(diff_text).unwrap_or_default();
             diffs.push(Diff::new(&dest, before, repo.clone()));
-            let attrs = FileAttrs {
-                mode: Some(mode),
-                owner: None,
-                group: None,
-            };
-            let spec = WriteSpec {
-                dest: &dest,
-                attrs: &attrs,
-                backup: false,
-                validate: None,
-                create_parent: true,
-            };
-            steps.push(write_step(ctx, &spec, Source::Stdin(repo.into_bytes()))?);
+            steps.push(super::write_apt_file(ctx, &dest, mode, repo.into_bytes())?);
         } else if let Some(cur) = src.stat.as_ref().filter(|s| s.mode != mode) {
             diffs.push(Diff::attr(
                 &dest,
