@@ -1160,6 +1160,34 @@ fn async_with_poll_waits_at_most_async_seconds_and_poll_zero_is_refused() {
 }
 
 #[test]
+fn delegate_to_runs_on_the_other_host_with_this_hosts_variables() {
+    let lab = TestLab::start(2);
+    let p = Project::new(&lab, "");
+    p.file(
+        "site.yml",
+        r#"
+- hosts: h1
+  gather_facts: false
+  tasks:
+    - name: on h2, for h1
+      shell: echo "{{ inventory_hostname }} $SSH_CONNECTION" > {{ base }}/delegated
+      delegate_to: "{{ groups['lab'][1] }}"
+    - name: on the controller
+      command: "true"
+      delegate_to: localhost
+"#,
+    );
+    let out = p.play(&[]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    let text = read(&p.base(0).join("delegated"));
+    // Written with h1's variables, over h2's connection (its address ends the line's
+    // server part).
+    assert!(text.starts_with("h1 "), "{text}");
+    let server = text.split_whitespace().nth(3).unwrap_or_default();
+    assert_eq!(server, lab.host_addr(1), "{text}");
+}
+
+#[test]
 fn until_retries_delay() {
     let lab = TestLab::start(1);
     let p = Project::new(&lab, "");

@@ -93,12 +93,14 @@ impl Executor {
         inh: &Inherited,
         scope: &Scope,
     ) -> Result<Arc<dyn Transport>, String> {
-        if inh
-            .delegate_to
-            .as_deref()
-            .is_some_and(|d| matches!(d, "localhost" | "127.0.0.1"))
-        {
-            return Ok(Arc::new(LocalTransport::new("localhost")));
+        if let Some(d) = inh.delegate_to.as_deref() {
+            let d = self.delegate_name(d, scope)?;
+            if matches!(d.as_str(), "localhost" | "127.0.0.1") {
+                return Ok(Arc::new(LocalTransport::new("localhost")));
+            }
+            if d != host {
+                return self.delegate_transport(&d).await;
+            }
         }
         // The `connection: local` keyword, unless the host's `ansible_connection` says otherwise.
         if inh.connection.as_deref() == Some("local")
@@ -110,6 +112,41 @@ impl Executor {
         slot.get_or_init(|| async { self.connect(host, scope).await })
             .await
             .clone()
+    }
+
+    /// The rendered `delegate_to` target.
+    fn delegate_name(&self, d: &str, scope: &Scope) -> Result<String, String> {
+        if !d.contains("{{") {
+            return Ok(d.to_string());
+        }
+        let v = self
+            .templar
+            .render_str(d, scope)
+            .map_err(|e| format!("delegate_to: {e}"))?;
+        Ok(v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string()))
+    }
+
+    /// The connection to a `delegate_to` host: its own inventory connection variables (address,
+    /// port, user, key), as in Ansible; a name not in the inventory is used as the address.
+    /// It is the same cached connection that host uses in its own plays.
+    async fn delegate_transport(&self, d: &str) -> Result<Arc<dyn Transport>, String> {
+        let inv = if self.inventory.host(d).is_some() {
+            self.host_state(d)
+                .lock()
+                .expect("host lock")
+                .inv_vars
+                .clone()
+        } else {
+            Arc::new(crate::core::Vars::new())
+        };
+        let scope = Scope::new(vec![inv, Arc::new(self.opts.extra_vars.clone())]);
+        let slot = self.conns.slot(d);
+        slot.get_or_init(|| async { self.connect(d, &scope).await })
+            .await
+            .clone()
+            .map_err(|e| format!("delegate_to {d}: {e}"))
     }
 
     async fn connect(&self, host: &str, scope: &Scope) -> Result<Arc<dyn Transport>, String> {

@@ -621,14 +621,9 @@ impl Loader {
                 c.connection = Some(kind.to_string());
             }
             "delegate_to" => {
-                let target = expect_string(v, key)?;
-                if !matches!(target.as_str(), "localhost" | "127.0.0.1") {
-                    return Err(LoadError::new(
-                        &v.loc,
-                        "delegate_to supports only localhost (the controller) for now",
-                    ));
-                }
-                c.delegate_to = Some(target);
+                // localhost (the controller) or another host, by inventory name or address;
+                // templates are rendered per host at run time.
+                c.delegate_to = Some(expect_string(v, key)?);
             }
             _ => {
                 return Err(LoadError::new(&k.loc, format!("'{key}' is not valid here")));
