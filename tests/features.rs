@@ -1188,6 +1188,31 @@ fn delegate_to_runs_on_the_other_host_with_this_hosts_variables() {
 }
 
 #[test]
+fn throttle_runs_a_task_on_one_host_at_a_time() {
+    let lab = TestLab::start(3);
+    let p = Project::new(&lab, "");
+    // The loopback hosts share a file system: a lock directory shows any overlap.
+    let lock = p.path("lock");
+    p.file(
+        "site.yml",
+        &format!(
+            r#"
+- hosts: lab
+  gather_facts: false
+  tasks:
+    - name: one at a time
+      shell: "mkdir {lock} && sleep 0.3 && rmdir {lock}"
+      throttle: 1
+"#,
+            lock = lock.display()
+        ),
+    );
+    let out = p.play(&[]);
+    assert_eq!(out.code, 0, "{}", out.show());
+    assert_eq!(out.total("changed"), 3, "{}", out.show());
+}
+
+#[test]
 fn until_retries_delay() {
     let lab = TestLab::start(1);
     let p = Project::new(&lab, "");

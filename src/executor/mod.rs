@@ -136,6 +136,8 @@ pub(crate) struct PlayCtx {
     pub run_once: Mutex<HashMap<Vec<u32>, task::RunOnce>>,
     /// Variable layers every host and task of the batch shares, built on first use.
     pub batch_layers: std::sync::OnceLock<task::BatchLayers>,
+    /// `throttle:` limits, one semaphore per task position.
+    pub throttles: Mutex<HashMap<Vec<u32>, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Executor {
@@ -311,6 +313,7 @@ impl Executor {
                 lockstep: (play.strategy == Strategy::Linear).then(|| Lockstep::new(&batch)),
                 batch: batch.clone(),
                 forks: tokio::sync::Semaphore::new(self.opts.forks.max(1)),
+                throttles: Mutex::new(HashMap::new()),
                 abort: AtomicBool::new(false),
                 abort_failed: AtomicBool::new(false),
                 handlers: handlers.clone(),

@@ -527,6 +527,19 @@ impl Executor {
                 ctx, host, None, &tinh, &name, &loc, handler, outcome, started,
             );
         };
+        // `throttle:` bounds the hosts running this task at once (a slot per position).
+        let throttle = task.throttle.map(|n| {
+            ctx.throttles
+                .lock()
+                .expect("throttle lock")
+                .entry(pos.clone())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(n)))
+                .clone()
+        });
+        let _throttled = match &throttle {
+            Some(sem) => sem.acquire().await.ok(),
+            None => None,
+        };
         let outcome = self.task_outcomes(ctx, host, &task, &tinh, no_log).await;
         self.finish_task(
             ctx,

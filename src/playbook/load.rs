@@ -159,10 +159,6 @@ const TASK_KEYS: &[&str] = &[
 
 /// Keywords we parse but cannot honour yet: rejected with this explanation.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "throttle",
-        "throttle is not supported yet; use serial or --forks",
-    ),
     ("delegate_facts", "delegate_facts is not supported"),
     ("module_defaults", "module_defaults is not supported"),
     ("debugger", "the task debugger is not supported"),
@@ -1049,6 +1045,7 @@ impl Loader {
             notify: Vec::new(),
             listen: Vec::new(),
             timeout: None,
+            throttle: None,
             role: role.cloned(),
         };
         let mut module: Option<(&Node, &Node)> = None;
@@ -1110,6 +1107,17 @@ impl Loader {
                             return Err(LoadError::new(
                                 &v.loc,
                                 "timeout must be a number of seconds",
+                            ));
+                        }
+                    })
+                }
+                "throttle" => {
+                    task.throttle = Some(match &v.value {
+                        NodeValue::Int(i) if *i >= 1 => *i as usize,
+                        _ => {
+                            return Err(LoadError::new(
+                                &v.loc,
+                                "throttle must be a number of hosts (1 or more)",
                             ));
                         }
                     })

@@ -337,6 +337,8 @@ pub struct Task {
     pub listen: Vec<String>,
     /// `timeout:` in seconds.
     pub timeout: Option<u64>,
+    /// `throttle:`: at most this many hosts run the task at once.
+    pub throttle: Option<usize>,
     /// The role the task belongs to.
     pub role: Option<Arc<RoleContext>>,
 }
