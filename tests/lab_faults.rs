@@ -346,3 +346,120 @@ fn full_disk_and_controller_sigterm_leave_no_partial_files() {
     assert_eq!(left, "", "temp file left after the controller died");
     assert_eq!(ok("old", lab.ssh(2, "cat /tmp/big.txt")), "old\n");
 }
+
+/// The secrets of [`secrets_never_leak`]: none may appear in any output or on the target's
+/// process list.
+const VAULT_VALUE: &str = "VaultValue-7f3a9c";
+const NO_LOG_VALUE: &str = "NoLogValue-51d2e8";
+const BECOME_PASSWORD: &str = "BecomePw-c0ffee42";
+
+#[test]
+fn secrets_never_leak() {
+    let Some(lab) = NetLab::up(1) else { return };
+    let work = tempfile::tempdir().expect("tempdir");
+    let w = work.path();
+    // A login user whose sudo needs a password, so the become password is really used.
+    ok(
+        "deploy user",
+        lab.ssh(
+            1,
+            &format!(
+                "useradd -m -s /bin/sh deploy && echo 'deploy:{BECOME_PASSWORD}' | chpasswd && \
+                 echo 'deploy ALL=(ALL) ALL' > /etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy && \
+                 mkdir -p ~deploy/.ssh && cp /root/.ssh/authorized_keys ~deploy/.ssh/ && \
+                 chown -R deploy: ~deploy/.ssh"
+            ),
+        ),
+    );
+    let inventory = std::fs::read_to_string(lab.inventory()).expect("inventory");
+    std::fs::write(
+        w.join("inv.ini"),
+        inventory.replace("ansible_user=root", "ansible_user=deploy"),
+    )
+    .expect("write inventory");
+    std::fs::write(w.join("vault-pass"), "vault pass\n").expect("vault password");
+    std::fs::write(
+        w.join("secret.yml"),
+        format!("vault_secret: {VAULT_VALUE}\n"),
+    )
+    .expect("secret.yml");
+    ok(
+        "vault encrypt",
+        Command::new(env!("CARGO_BIN_EXE_shipshape"))
+            .args([
+                "vault",
+                "encrypt",
+                "secret.yml",
+                "--vault-password-file",
+                "vault-pass",
+            ])
+            .current_dir(w)
+            .output()
+            .expect("run vault"),
+    );
+    std::fs::write(
+        w.join("site.yml"),
+        format!(
+            "- hosts: lab\n  gather_facts: false\n  vars_files: [secret.yml]\n  tasks:\n\
+             \x20   - name: a file from the vault value\n      become: true\n      copy:\n        content: \"{{{{ vault_secret }}}}\\n\"\n        dest: /root/v.txt\n        mode: '0600'\n\
+             \x20   - name: a no_log command\n      command: echo {NO_LOG_VALUE}\n      no_log: true\n\
+             \x20   - name: a failing no_log task\n      command: /bin/false {NO_LOG_VALUE}\n      no_log: true\n      ignore_errors: true\n\
+             \x20   - name: long command with become\n      become: true\n      shell: touch /tmp/sleeping && sleep 3 && rm /tmp/sleeping\n\
+             \x20   - name: the vault value fails a task\n      become: true\n      command: /bin/sh -c 'echo {{{{ vault_secret }}}} >&2; exit 1'\n      ignore_errors: true\n"
+        ),
+    )
+    .expect("site.yml");
+    let mut outputs = Vec::new();
+    for (format, extra) in [
+        ("human", vec!["--diff", "-vvv"]),
+        (
+            "jsonl",
+            vec!["--diff", "--junit", "junit.xml", "--markdown", "summary.md"],
+        ),
+    ] {
+        ok("reset", lab.ssh(1, "rm -f /root/v.txt"));
+        let child = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+            .args([
+                "playbook", "site.yml", "--color", "never", "--output", format,
+            ])
+            .args(["-i", "inv.ini", "--vault-password-file", "vault-pass"])
+            .arg("--known-hosts")
+            .arg(lab.known_hosts())
+            .args(&extra)
+            .env("SHIPSHAPE_BECOME_PASSWORD", BECOME_PASSWORD)
+            .current_dir(w)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn shipshape");
+        // While the become command runs: every process's argv on the target.
+        wait_for_marker(&lab, 1, "/tmp/sleeping", Duration::from_secs(30));
+        let ps = ok("ps", lab.ssh(1, "ps -eo args"));
+        assert!(ps.contains("sleep 3"), "{ps}");
+        outputs.push(("target ps -eo args".to_string(), ps));
+        let (code, stdout, stderr) = finish(child, Duration::from_secs(60));
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        assert!(stdout.contains("a no_log command"), "{stdout}");
+        outputs.push((format!("{format} stdout"), stdout));
+        outputs.push((format!("{format} stderr"), stderr));
+    }
+    assert_eq!(
+        ok("vault value written", lab.ssh(1, "cat /root/v.txt")),
+        format!("{VAULT_VALUE}\n")
+    );
+    for f in ["junit.xml", "summary.md"] {
+        outputs.push((f.to_string(), std::fs::read_to_string(w.join(f)).expect(f)));
+    }
+    let auth = ok(
+        "auth log",
+        lab.ssh(1, "cat /var/log/auth.log 2>/dev/null; true"),
+    );
+    outputs.push(("target auth.log".to_string(), auth));
+    for (what, text) in &outputs {
+        for secret in [VAULT_VALUE, NO_LOG_VALUE, BECOME_PASSWORD] {
+            assert!(!text.contains(secret), "{secret} leaked in {what}:\n{text}");
+        }
+    }
+    println!("SECRETS checked {} outputs for 3 secrets", outputs.len());
+}
