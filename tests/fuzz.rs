@@ -10,7 +10,8 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shipshape::inventory::Inventory;
@@ -154,18 +155,16 @@ fn seeds(dirs: &[&str], exts: &[&str]) -> Vec<Vec<u8>> {
         for p in entries {
             if p.is_dir() {
                 walk(&p, exts, out);
-            } else if exts.is_empty()
+            } else if (exts.is_empty()
                 || exts.iter().any(|e| {
                     p.file_name()
                         .and_then(|n| n.to_str())
                         .is_some_and(|n| n.ends_with(e))
-                })
+                }))
+                && let Ok(b) = std::fs::read(&p)
+                && b.len() < 64 * 1024
             {
-                if let Ok(b) = std::fs::read(&p)
-                    && b.len() < 64 * 1024
-                {
-                    out.push(b);
-                }
+                out.push(b);
             }
         }
     }
@@ -188,6 +187,9 @@ fn budget() -> Duration {
     )
 }
 
+/// The input being run and since when (for the hang watchdog).
+type Running = Option<(Instant, Vec<u8>)>;
+
 /// Runs `target` on mutated seeds for the budget; fails on a panic or a slow input.
 fn fuzz(name: &str, pool: Vec<Vec<u8>>, mut target: impl FnMut(&[u8])) {
     // The panic hook would print every caught panic; findings are printed below instead.
@@ -202,11 +204,34 @@ fn fuzz(name: &str, pool: Vec<Vec<u8>>, mut target: impl FnMut(&[u8])) {
     let start = Instant::now();
     let mut execs = 0u64;
     let mut findings = Vec::new();
+    // A hang is never returned from: a watchdog prints the input and exits the process.
+    let current: Arc<Mutex<Running>> = Arc::new(Mutex::new(None));
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let (current, done, name) = (current.clone(), done.clone(), name.to_string());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(500));
+                let guard = current.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((t, data)) = guard.as_ref()
+                    && t.elapsed() > Duration::from_secs(20)
+                {
+                    println!(
+                        "FUZZ {name} HANG (> 20 s) on input: {:?}",
+                        String::from_utf8_lossy(data)
+                    );
+                    std::process::exit(1);
+                }
+            }
+        })
+    };
     while start.elapsed() < budget() && findings.len() < 5 {
         let mut data = pool[rng.below(pool.len())].clone();
         mutate(&mut rng, &mut data, &pool);
         let t = Instant::now();
+        *current.lock().unwrap_or_else(|p| p.into_inner()) = Some((t, data.clone()));
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| target(&data)));
+        *current.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let took = t.elapsed();
         execs += 1;
         if let Err(p) = r {
@@ -226,6 +251,8 @@ fn fuzz(name: &str, pool: Vec<Vec<u8>>, mut target: impl FnMut(&[u8])) {
             ));
         }
     }
+    done.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
     std::panic::set_hook(hook);
     println!(
         "FUZZ {name} {execs} {:.0} {}",
@@ -260,7 +287,11 @@ fn fuzz_inventory() {
     fuzz("inventory", pool, |data| {
         n += 1;
         // Both parsers: the extension picks the first one tried.
-        let name = if n % 2 == 0 { "inv.ini" } else { "inv.yml" };
+        let name = if n.is_multiple_of(2) {
+            "inv.ini"
+        } else {
+            "inv.yml"
+        };
         let p = dir.path().join(name);
         std::fs::write(&p, data).expect("write input");
         if let Ok(inv) = Inventory::load(std::slice::from_ref(&p)) {
