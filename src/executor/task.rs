@@ -1065,6 +1065,10 @@ impl Executor {
                 o.msg = Some(format!("cannot plan yet: {e}"));
                 return o;
             }
+            // Bad arguments name the task's file:line, like the loader's errors.
+            Err(ModuleError::Args(m)) if !m.starts_with(&task.loc.to_string()) => {
+                return module_failure(ModuleError::Args(format!("{}: {m}", task.loc)));
+            }
             Err(e) => return module_failure(e),
         };
         match plan {

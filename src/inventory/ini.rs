@@ -89,6 +89,13 @@ pub(crate) fn parse(inv: &mut Inventory, file: &Path, text: &str) -> Result<(), 
             }
             continue;
         }
+        // `[web` (a section header missing its `]`) is a typo, not a host named "[web".
+        if line.starts_with('[') && !line.contains(']') {
+            return Err(InventoryError::invalid(
+                loc(lineno),
+                format!("invalid section entry: '{line}' has no closing ']'"),
+            ));
+        }
         if line.starts_with('[') && line.ends_with(']') {
             return Err(InventoryError::invalid(
                 loc(lineno),

@@ -386,7 +386,7 @@ fn file_errors_name_the_file_and_line() {
         e.starts_with("neither: not a valid inventory. As YAML: neither:"),
         "{e}"
     );
-    assert!(e.contains("As INI: neither:2:1:"), "{e}");
+    assert!(e.contains("As INI: neither:1:1:"), "{e}");
     let e = shown(Inventory::load(&[p("cycle.ini")]).expect_err("cycle"));
     assert_eq!(
         e,

@@ -18,6 +18,8 @@ pub mod users;
 pub mod wait_for;
 
 #[cfg(test)]
+mod security_tests;
+#[cfg(test)]
 pub(crate) mod testutil;
 
 pub use args::check_arg_names;

@@ -417,7 +417,11 @@ impl Loader {
         let _guard = self.enter(path, at)?;
         let doc = read_yaml(path, at)?;
         if doc.is_null() {
-            return Ok(());
+            // As Ansible: an empty playbook is an error, not a silent success.
+            return Err(LoadError::new(
+                &doc.loc,
+                format!("empty playbook, nothing to do: {}", path.display()),
+            ));
         }
         let items = doc
             .as_seq()

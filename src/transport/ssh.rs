@@ -84,7 +84,7 @@ impl Default for SshOptions {
             host_key_policy: HostKeyPolicy::Strict,
             use_agent: true,
             max_channels: 8,
-            keepalive: Some(Duration::from_secs(30)),
+            keepalive: Some(Duration::from_secs(15)),
         }
     }
 }

@@ -131,7 +131,7 @@ pub fn write_script(spec: &WriteSpec<'_>, source: &Source) -> Result<String, Mod
         Sh::new("mktemp").arg(&template).build(),
         quote(dir)
     ));
-    s.push_str("trap 'rm -f -- \"$t\"' EXIT\ntrap 'exit 129' HUP INT TERM\n");
+    s.push_str("trap 'rm -f -- \"$t\"' EXIT\ntrap 'exit 129' HUP INT TERM PIPE\n");
     let fail_write = format!(
         "{{ printf 'shipshape: writing %s failed (old file left untouched)\\n' {} >&2; exit 1; }}",
         quote(dest)

@@ -105,7 +105,7 @@ impl Conn {
              else echo 'the mysql client is not installed on the target' >&2; exit 127; fi\n\
              d=$(mktemp -d) || exit 1\n\
              trap 'rm -rf \"$d\"' EXIT\n\
-             trap 'exit 129' HUP INT TERM\n\
+             trap 'exit 129' HUP INT TERM PIPE\n\
              cfg={cfg}\n\
              if [ -f \"$cfg\" ]; then printf '!include %s\\n' \"$cfg\"; fi > \"$d/my.cnf\" || exit 1\n\
              while IFS= read -r l; do [ \"$l\" = {end} ] && break; printf '%s\\n' \"$l\"; done >> \"$d/my.cnf\" || exit 1\n\

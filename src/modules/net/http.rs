@@ -133,7 +133,7 @@ pub fn prelude() -> String {
     format!(
         "tmp=\nht=$(mktemp -d) || {{ echo 'shipshape: cannot create a temporary directory' >&2; exit 1; }}\n\
          trap 'rm -rf -- \"$ht\"; [ -z \"$tmp\" ] || rm -f -- \"$tmp\"' EXIT\n\
-         trap 'exit 129' HUP INT TERM\n\
+         trap 'exit 129' HUP INT TERM PIPE\n\
          cat > \"$ht/in\" || exit 1\n\
          sed '/^{WGET_SPLIT}$/,$d' \"$ht/in\" > \"$ht/curlrc\" || exit 1\n\
          sed '1,/^{WGET_SPLIT}$/d' \"$ht/in\" > \"$ht/wgetrc\" || exit 1\n\

@@ -100,12 +100,12 @@ fn source_script(origin: &Origin) -> String {
     match origin {
         Origin::Local(_) => {
             s.push_str("tmp=\nht=\nx=\n");
-            s.push_str("trap 'rm -rf -- ${ht:+\"$ht\"} ${tmp:+\"$tmp\"} ${x:+\"$x\"}' EXIT\ntrap 'exit 129' HUP INT TERM\n");
+            s.push_str("trap 'rm -rf -- ${ht:+\"$ht\"} ${tmp:+\"$tmp\"} ${x:+\"$x\"}' EXIT\ntrap 'exit 129' HUP INT TERM PIPE\n");
             s.push_str("tmp=$(mktemp) || exit 1\ncat > \"$tmp\" || exit 1\na=$tmp\n");
         }
         Origin::Remote(p) => {
             s.push_str("tmp=\nht=\nx=\n");
-            s.push_str("trap 'rm -rf -- ${x:+\"$x\"}' EXIT\ntrap 'exit 129' HUP INT TERM\n");
+            s.push_str("trap 'rm -rf -- ${x:+\"$x\"}' EXIT\ntrap 'exit 129' HUP INT TERM PIPE\n");
             s.push_str(&format!(
                 "a={}\n[ -f \"$a\" ] && [ -r \"$a\" ] || {{ printf 'shipshape: Source %s not found on the target\\n' \"$a\" >&2; exit 3; }}\n",
                 quote(p)

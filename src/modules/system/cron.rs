@@ -337,7 +337,7 @@ pub fn parse_crontab_output(out: &ExecOutput, user: Option<&str>) -> Result<Stri
 /// The step script installing a user crontab from stdin through a temp file.
 pub fn install_script(user: Option<&str>) -> String {
     format!(
-        "t=$(mktemp) || exit 1\ntrap 'rm -f -- \"$t\"' EXIT\ntrap 'exit 129' HUP INT TERM\ncat > \"$t\" || exit 1\n{} \"$t\"\n",
+        "t=$(mktemp) || exit 1\ntrap 'rm -f -- \"$t\"' EXIT\ntrap 'exit 129' HUP INT TERM PIPE\ncat > \"$t\" || exit 1\n{} \"$t\"\n",
         crontab_cmd(user).build()
     )
 }
