@@ -147,10 +147,12 @@ pub fn write_script_hinted(
         ));
     }
     let wants_chown = spec.attrs.owner.is_some() || spec.attrs.group.is_some();
-    // The umask the temp file is created under when `dest` is absent: one that gives it its
-    // final mode, so no chmod is needed. Content is never readable by others before the
-    // final mode is set: with an owner/group to set, or over an existing file (whose owner
-    // it takes), the temp file is 0600 until chown/chmod, like mktemp's.
+    // The umask the temp file is created under: one that gives it its final mode, so no
+    // chmod is needed, when that shows the content to nobody who will not see the final
+    // file. A new file without owner/group to set ends as it was created (our user and
+    // group), so its own mode is safe; over an existing file (whose owner and group it takes
+    // when they differ from ours) only a mode whose group bits are not above its other bits
+    // is. Otherwise the temp file is 0600 until chown/chmod, like mktemp's.
     let new_umask = match spec.attrs.mode {
         _ if wants_chown => "077".to_string(),
         Some(m) if m & !0o666 == 0 => format!("{:03o}", !m & 0o777),
