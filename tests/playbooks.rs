@@ -508,6 +508,57 @@ fn bench_workload_runs_unchanged_and_converges() {
 }
 
 #[test]
+fn shards_cover_every_host_exactly_once() {
+    let lab = TestLab::start(4);
+    let p = Project::new(&lab, "");
+    p.file(
+        "site.yml",
+        r#"
+- hosts: lab
+  gather_facts: no
+  tasks:
+    - name: mark
+      copy: { dest: "{{ base }}/mark", content: "x\n" }
+- hosts: all
+  gather_facts: no
+  tasks:
+    - name: second play
+      copy: { dest: "{{ base }}/mark2", content: "y\n" }
+"#,
+    );
+    let mut seen: Vec<String> = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let out = p.play(&["--shard", shard]);
+        assert_eq!(out.code, 0, "{}", out.show());
+        let hosts: Vec<String> = out.recap().keys().cloned().collect();
+        assert_eq!(hosts.len(), 2, "shard {shard} of 4 hosts: {hosts:?}");
+        // Both plays ran on the same hosts of this shard.
+        for h in &hosts {
+            assert_eq!(out.stat(h, "changed"), 2, "{}", out.show());
+        }
+        seen.extend(hosts);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["h1", "h2", "h3", "h4"],
+        "every host once, no overlap"
+    );
+    for i in 0..4 {
+        assert_eq!(read(&p.base(i).join("mark")), "x\n");
+        assert_eq!(read(&p.base(i).join("mark2")), "y\n");
+    }
+    // `plan` takes it too, and bad shards are bad options (exit 5) before connecting.
+    let plan = p.run(&["plan", "site.yml", "--shard", "2/2"]);
+    assert_eq!(plan.code, 0, "{}", plan.show());
+    for bad in ["3/2", "0/2", "1/0", "two"] {
+        let out = p.run(&["playbook", "site.yml", "--shard", bad]);
+        assert_eq!(out.code, 5, "--shard {bad}: {}", out.show());
+        assert!(out.stderr.contains("--shard"), "{}", out.show());
+    }
+}
+
+#[test]
 fn exit_codes_for_bad_options_and_missing_files() {
     let out = Command::new(env!("CARGO_BIN_EXE_shipshape"))
         .args(["playbook", "--no-such-flag", "x.yml"])

@@ -136,6 +136,10 @@ pub struct PlaybookArgs {
     /// Limit to hosts matching this pattern (or @file).
     #[arg(short = 'l', long = "limit", value_name = "SUBSET")]
     pub limit: Option<String>,
+    /// Run only part K of N of the hosts (sorted by name, dealt round-robin), so N
+    /// controllers side by side (a CI matrix) cover every host exactly once.
+    #[arg(long = "shard", value_name = "K/N")]
+    pub shard: Option<String>,
     /// Only run tasks with these tags (comma-separated, repeatable).
     #[arg(short = 't', long = "tags", value_delimiter = ',')]
     pub tags: Vec<String>,

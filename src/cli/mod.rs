@@ -21,7 +21,7 @@ pub use args::{
 use crate::config::{Config, Setting};
 
 use crate::core::Secret;
-use crate::executor::{EventSink, Executor, RunOptions, TagFilter};
+use crate::executor::{EventSink, Executor, RunOptions, Shard, TagFilter};
 use crate::inventory::Inventory;
 use crate::playbook::{Loader, Playbook};
 use crate::report::{
@@ -375,6 +375,12 @@ fn run_options(a: &PlaybookArgs, plan: bool, config: &Config) -> Result<RunOptio
         force_handlers: a.force_handlers,
         verbosity: a.verbose,
         roles_path: roles_path.value,
+        shard: a
+            .shard
+            .as_deref()
+            .map(Shard::parse)
+            .transpose()
+            .map_err(|e| Failure::new(ExitCode::BadOptions, e))?,
     })
 }
 

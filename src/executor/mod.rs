@@ -32,7 +32,7 @@ use crate::template::Templar;
 
 pub use actions::ACTION_SPECS;
 pub use facts::{FACTS_SCRIPT, parse_facts};
-pub use options::RunOptions;
+pub use options::{RunOptions, Shard};
 pub use tags::TagFilter;
 
 use connect::Connections;
@@ -259,6 +259,22 @@ impl Executor {
                 .inventory
                 .limit(hosts, limit)
                 .map_err(|e| format!("--limit '{limit}': {e}"))?;
+        }
+        if let Some(shard) = &self.opts.shard {
+            // Split over the whole (limited) inventory, not this play's hosts, so a host
+            // belongs to the same shard in every play.
+            let mut all = self
+                .inventory
+                .select("all")
+                .map_err(|e| format!("--shard: {e}"))?;
+            if let Some(limit) = &self.opts.limit {
+                all = self
+                    .inventory
+                    .limit(all, limit)
+                    .map_err(|e| format!("--limit '{limit}': {e}"))?;
+            }
+            let mine = shard.pick(all);
+            hosts.retain(|h| mine.contains(h));
         }
         Ok(hosts)
     }

@@ -2,11 +2,39 @@
 //! Rust `regex` syntax (or explains why it cannot), expands Python replacement templates
 //! (`\1`, `\g<name>`, `\n`), and splits contents into lines the way Python does.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use regex::bytes::{Captures, Regex};
 
+/// How many compiled patterns [`compile`] keeps; the cache is emptied when it is full (a
+/// playbook has a few dozen distinct patterns, templated ones at most one per host).
+const CACHE_CAP: usize = 4096;
+
+/// Compiled patterns by `(prefix_flags, pattern)`: a task runs on every host with the same
+/// pattern, so each distinct pattern is translated and compiled once per run. A cached
+/// `Regex` is cloned (it shares the compiled program).
+static CACHE: std::sync::LazyLock<Mutex<HashMap<(String, String), Regex>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+
 /// Compiles a Python regular expression. `prefix_flags` is prepended as an inline flag group
-/// (`"m"` for MULTILINE, `"s"` for DOTALL) when non-empty.
+/// (`"m"` for MULTILINE, `"s"` for DOTALL) when non-empty. Results are cached per pattern.
 pub fn compile(pattern: &str, prefix_flags: &str) -> Result<Regex, String> {
+    let key = (prefix_flags.to_string(), pattern.to_string());
+    if let Some(re) = CACHE.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(re);
+    }
+    let re = compile_uncached(pattern, prefix_flags)?;
+    if let Ok(mut cache) = CACHE.lock() {
+        if cache.len() >= CACHE_CAP {
+            cache.clear();
+        }
+        cache.insert(key, re.clone());
+    }
+    Ok(re)
+}
+
+fn compile_uncached(pattern: &str, prefix_flags: &str) -> Result<Regex, String> {
     let translated = translate(pattern)?;
     let full = if prefix_flags.is_empty() {
         translated

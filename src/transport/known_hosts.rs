@@ -273,17 +273,37 @@ fn hashed_match(pat: &str, name: &str) -> bool {
     mac.verify_slice(&hash).is_ok()
 }
 
-/// OpenSSH wildcard matching (`*` any run, `?` one character), case-insensitive.
+/// OpenSSH wildcard matching (`*` any run, `?` one character), case-insensitive. Runs for
+/// every pattern of every known_hosts line on every connection, so it never allocates for
+/// ASCII input (host names and addresses are ASCII).
 fn pattern_match(pat: &str, name: &str) -> bool {
-    let p: Vec<char> = pat.to_ascii_lowercase().chars().collect();
-    let n: Vec<char> = name.to_ascii_lowercase().chars().collect();
+    if pat.is_ascii() && name.is_ascii() {
+        if !pat.contains(['*', '?']) {
+            return pat.eq_ignore_ascii_case(name);
+        }
+        return wildcard_match(pat.as_bytes(), name.as_bytes(), |a, b| {
+            a.eq_ignore_ascii_case(b)
+        });
+    }
+    let p: Vec<char> = pat.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let n: Vec<char> = name.chars().map(|c| c.to_ascii_lowercase()).collect();
+    wildcard_match(&p, &n, |a, b| a == b)
+}
+
+/// The `*`/`?` matcher over any symbols, with backtracking to the last `*`.
+fn wildcard_match<T: Copy + PartialEq + From<u8>>(
+    p: &[T],
+    n: &[T],
+    eq: impl Fn(&T, &T) -> bool,
+) -> bool {
+    let (star_sym, any_sym) = (T::from(b'*'), T::from(b'?'));
     let (mut pi, mut ni) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+        if pi < p.len() && (p[pi] == any_sym || eq(&p[pi], &n[ni])) {
             pi += 1;
             ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == star_sym {
             star = Some((pi, ni));
             pi += 1;
         } else if let Some((sp, sn)) = star {
@@ -294,7 +314,7 @@ fn pattern_match(pat: &str, name: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == star_sym {
         pi += 1;
     }
     pi == p.len()
@@ -367,6 +387,13 @@ mod tests {
         assert!(pattern_match("web?.example.com", "WEB1.example.com"));
         assert!(!pattern_match("web?.example.com", "web12.example.com"));
         assert!(pattern_match("*", "anything"));
+        assert!(pattern_match("Host.Example.COM", "host.example.com"));
+        assert!(!pattern_match("host.example.co", "host.example.com"));
+        assert!(pattern_match("*a*b", "xxaxxb"));
+        assert!(!pattern_match("*a*b", "xxaxxbc"));
+        // Non-ASCII names: `?` is one character, not one byte.
+        assert!(pattern_match("h?st", "h\u{e9}st"));
+        assert!(!pattern_match("h?st", "h\u{e9}\u{e9}st"));
         assert!(hosts_match("a,b,c", "b"));
         assert!(!hosts_match(
             "*.example.com,!bad.example.com",

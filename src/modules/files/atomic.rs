@@ -112,7 +112,30 @@ pub fn chmod_octal(mode: u32) -> String {
 /// The shell script that writes `spec.dest` atomically from stdin or from a remote file.
 /// On any failure (disk full, validate, chown) the old file is untouched and the temp file is
 /// removed. Prints `backup_file=PATH` last when a backup was made.
+///
+/// It starts as few processes as it can (each costs the target about a millisecond of CPU):
+/// the temp file is created by the shell itself (`set -C`, i.e. `O_EXCL`, under a umask
+/// giving it its final mode when nothing else needs setting, else 0600 like `mktemp`), one
+/// `stat` checks the written size and reads the old file's owner and mode, and chown/chmod
+/// run only when they change something. Typical: `cat`, `stat`, `mv`.
 pub fn write_script(spec: &WriteSpec<'_>, source: &Source) -> Result<String, ModuleError> {
+    write_script_hinted(spec, source, None)
+}
+
+/// Whether a temp file may be created with `mode` over an existing file owned by someone
+/// else: nothing beyond rw bits, and the group (ours, until chown) gets no more than others.
+fn safe_creation_mode(mode: u32) -> bool {
+    mode & !0o666 == 0 && ((mode >> 3) & 7) & !(mode & 7) == 0
+}
+
+/// [`write_script`] given the mode the planning query saw on the existing file: the temp file
+/// is then created with the mode it will end with (when that exposes nothing), sparing a
+/// chmod. The script still compares with the file as it is when it runs.
+pub fn write_script_hinted(
+    spec: &WriteSpec<'_>,
+    source: &Source,
+    existing_mode: Option<u32>,
+) -> Result<String, ModuleError> {
     let dest = spec.dest;
     let dir = parent_dir(dest);
     let mut s = String::new();
@@ -123,27 +146,55 @@ pub fn write_script(spec: &WriteSpec<'_>, source: &Source) -> Result<String, Mod
             Sh::new("mkdir").arg("-p").arg("--").arg(dir).build()
         ));
     }
-    // mktemp creates the file with mode 0600, so the content is never readable by others
-    // before its final mode is set.
-    let template = format!("{}/.shipshape.XXXXXXXXXX", dir.trim_end_matches('/'));
+    let wants_chown = spec.attrs.owner.is_some() || spec.attrs.group.is_some();
+    // The umask the temp file is created under: one that gives it its final mode, so no
+    // chmod is needed, when that shows the content to nobody who will not see the final
+    // file. A new file without owner/group to set ends as it was created (our user and
+    // group), so its own mode is safe; over an existing file (whose owner and group it takes
+    // when they differ from ours) only a mode whose group bits are not above its other bits
+    // is. Otherwise the temp file is 0600 until chown/chmod, like mktemp's.
+    let new_umask = match spec.attrs.mode {
+        _ if wants_chown => "077".to_string(),
+        Some(m) if m & !0o666 == 0 => format!("{:03o}", !m & 0o777),
+        Some(_) => "077".to_string(),
+        None => String::new(),
+    };
+    let over_umask = match spec.attrs.mode.or(existing_mode) {
+        Some(m) if !wants_chown && safe_creation_mode(m) => format!("{:03o}", !m & 0o777),
+        _ => "077".to_string(),
+    };
     s.push_str(&format!(
-        "t=$({}) || {{ printf 'shipshape: cannot create a temporary file in %s\\n' {} >&2; exit 1; }}\n",
-        Sh::new("mktemp").arg(&template).build(),
+        "e=\n[ -e \"$d\" ] && e=1\nif [ -n \"$e\" ]; then u={}; else u={}; fi\n",
+        quote(&over_umask),
+        quote(&new_umask)
+    ));
+    // O_EXCL create; a name taken by anything (even a symlink or fifo placed there) is
+    // skipped, and only a regular file that is not a symlink is accepted.
+    let tmp_prefix = format!("{}/.shipshape.", dir.trim_end_matches('/'));
+    s.push_str(&format!(
+        "t=\ntrap '[ -z \"$t\" ] || rm -f -- \"$t\"' EXIT\ntrap 'exit 129' HUP INT TERM PIPE\n\
+         i=0\n\
+         while c={}\"$$.$i\"; ! {{ ( [ -z \"$u\" ] || umask \"$u\"; set -C; : > \"$c\" ) 2>/dev/null && [ -f \"$c\" ] && [ ! -L \"$c\" ]; }}; do\n\
+         \x20 if [ -e \"$c\" ] || [ -L \"$c\" ]; then i=$((i + 1)); [ \"$i\" -lt 100 ] && continue; fi\n\
+         \x20 printf 'shipshape: cannot create a temporary file in %s\\n' {} >&2; exit 1\n\
+         done\nt=$c\n",
+        quote(&tmp_prefix),
         quote(dir)
     ));
-    s.push_str("trap 'rm -f -- \"$t\"' EXIT\ntrap 'exit 129' HUP INT TERM PIPE\n");
     let fail_write = format!(
         "{{ printf 'shipshape: writing %s failed (old file left untouched)\\n' {} >&2; exit 1; }}",
         quote(dest)
     );
+    // One stat: [the source,] the temp file and, when there is one, the old file.
+    let stat_fmt = "'%s %u:%g %a'";
     match source {
         Source::Stdin(content) => {
             s.push_str(&format!("cat > \"$t\" || {fail_write}\n"));
-            // A short write (a full disk on close, a broken pipe) must not replace the file.
             s.push_str(&format!(
-                "[ \"$(wc -c < \"$t\")\" -eq {} ] || {fail_write}\n",
-                content.len()
+                "set -- $(stat -L -c {stat_fmt} -- \"$t\" ${{e:+\"$d\"}} 2>/dev/null)\n"
             ));
+            // A short write (a full disk on close, a broken pipe) must not replace the file.
+            s.push_str(&format!("[ \"$1\" = {} ] || {fail_write}\n", content.len()));
         }
         Source::RemoteFile(src) => {
             s.push_str(&format!(
@@ -151,16 +202,19 @@ pub fn write_script(spec: &WriteSpec<'_>, source: &Source) -> Result<String, Mod
                 Sh::new("cat").arg("--").arg(src).build()
             ));
             s.push_str(&format!(
-                "[ \"$(wc -c < \"$t\")\" -eq \"$(wc -c < {})\" ] || {fail_write}\n",
+                "set -- $(stat -L -c {stat_fmt} -- {} \"$t\" ${{e:+\"$d\"}} 2>/dev/null)\n\
+                 w=$1\nshift 3\n[ \"$1\" = \"$w\" ] || {fail_write}\n",
                 quote(src)
             ));
         }
     }
+    // $2/$3: the temp file's owner and mode; $5/$6: the old file's (gone: treated as absent).
+    s.push_str("[ $# -eq 6 ] || e=\n");
     // Keep the existing file's owner/group where none is requested (best effort, as a
     // non-root user may not be able to).
     if spec.attrs.owner.is_none() || spec.attrs.group.is_none() {
         s.push_str(
-            "if [ -e \"$d\" ]; then chown -- \"$(stat -L -c %u:%g -- \"$d\")\" \"$t\" 2>/dev/null || :; fi\n",
+            "if [ -n \"$e\" ] && [ \"$5\" != \"$2\" ]; then chown -- \"$5\" \"$t\" 2>/dev/null || :; fi\n",
         );
     }
     if let Some(spec_chown) = chown_spec(spec.attrs.owner.as_deref(), spec.attrs.group.as_deref()) {
@@ -169,11 +223,17 @@ pub fn write_script(spec: &WriteSpec<'_>, source: &Source) -> Result<String, Mod
             quote(&spec_chown)
         ));
     }
+    // chown clears setuid/setgid bits, so the mode is compared with what the temp file had
+    // only when no chown ran (a mode with such bits never matches a fresh file anyway).
     match spec.attrs.mode {
-        Some(m) => s.push_str(&format!("chmod {} \"$t\" || exit 1\n", chmod_octal(m))),
+        Some(m) => s.push_str(&format!(
+            "[ \"$3\" = {:o} ] || chmod {} \"$t\" || exit 1\n",
+            m & 0o7777,
+            chmod_octal(m)
+        )),
         None => s.push_str(
-            "if [ -e \"$d\" ]; then chmod \"0$(stat -L -c %a -- \"$d\")\" \"$t\"; \
-             else chmod \"$(printf '%o' $((0666 & ~0$(umask))))\" \"$t\"; fi || exit 1\n",
+            "if [ -n \"$e\" ]; then m=$6; else m=$(printf '%o' $((0666 & ~0$(umask)))); fi\n\
+             [ \"$3\" = \"$m\" ] || chmod \"0$m\" \"$t\" || exit 1\n",
         ),
     }
     if let Some(v) = spec.validate {
@@ -190,7 +250,7 @@ pub fn write_script(spec: &WriteSpec<'_>, source: &Source) -> Result<String, Mod
              cp -p -- \"$d\" \"$b\" || { echo 'shipshape: backup failed' >&2; exit 1; }; fi\n",
         );
     }
-    s.push_str("mv -f -- \"$t\" \"$d\" || exit 1\n");
+    s.push_str("mv -f -- \"$t\" \"$d\" || exit 1\nt=\n");
     if spec.backup {
         s.push_str("[ -z \"$b\" ] || printf 'backup_file=%s\\n' \"$b\"\n");
     }
@@ -222,7 +282,18 @@ pub fn write_step(
     spec: &WriteSpec<'_>,
     source: Source,
 ) -> Result<Step, ModuleError> {
-    let script = write_script(spec, &source)?;
+    write_step_hinted(ctx, spec, source, None)
+}
+
+/// [`write_step`] with the existing file's mode as the query saw it (see
+/// [`write_script_hinted`]).
+pub fn write_step_hinted(
+    ctx: &TaskCtx<'_>,
+    spec: &WriteSpec<'_>,
+    source: Source,
+    existing_mode: Option<u32>,
+) -> Result<Step, ModuleError> {
+    let script = write_script_hinted(spec, &source, existing_mode)?;
     let (req, what) = match source {
         Source::Stdin(content) => {
             let n = content.len();
@@ -479,6 +550,31 @@ impl Creator {
     }
 }
 
+/// The shell line printing `creator_id=UMASK|<output of id>`, read by [`parse_creator_id`]: one
+/// `id` process instead of `id -un` and `id -gn`.
+pub const CREATOR_LINE: &str = "printf 'creator_id=%s|%s\\n' \"$(umask)\" \"$(LC_ALL=C id)\"\n";
+
+/// Parses the value of a `creator_id=` line: the umask, then `id`'s
+/// `uid=0(root) gid=0(root) [euid=..(..)] [egid=..(..)] groups=...` (effective ids win, as
+/// `id -un`/`id -gn` print them; a number stands for a name the host does not know).
+pub fn parse_creator_id(value: &str) -> Option<Creator> {
+    let (umask, id) = value.split_once('|')?;
+    let field = |key: &str| -> Option<String> {
+        let v = id
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))?;
+        match v.split_once('(') {
+            Some((_, rest)) => rest.strip_suffix(')').map(str::to_string),
+            None => Some(v.to_string()),
+        }
+    };
+    Some(Creator {
+        user: field("euid").or_else(|| field("uid"))?,
+        group: field("egid").or_else(|| field("gid"))?,
+        umask: u32::from_str_radix(umask.trim(), 8).unwrap_or(0o022),
+    })
+}
+
 /// The state of one path as the query saw it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FileState {
@@ -548,9 +644,9 @@ pub fn query_file_script(path: &str, opts: &QueryOpts) -> String {
             "  if [ -f \"$p\" ] && [ -r \"$p\" ]; then printf 'sha1=%s\\n' \"$(sha1sum < \"$p\")\"; fi\n",
         );
     }
-    s.push_str(
-        "else\n  printf 'absent\\ncreator=%s|%s|%s\\n' \"$(id -un)\" \"$(id -gn)\" \"$(umask)\"\nfi\n",
-    );
+    s.push_str("else\n  echo absent\n  ");
+    s.push_str(CREATOR_LINE);
+    s.push_str("fi\n");
     match opts.content {
         ContentLimit::Skip => {}
         ContentLimit::UpTo(n) => s.push_str(&format!(
@@ -610,6 +706,7 @@ pub fn parse_query(stdout: &[u8], opts: &QueryOpts) -> Result<FileState, String>
                     st.sha1 = Some(h.to_string());
                 }
             }
+            "creator_id" => st.creator = parse_creator_id(value),
             "creator" => {
                 let f: Vec<&str> = value.split('|').collect();
                 if let [user, group, umask] = f[..] {
@@ -999,5 +1096,205 @@ sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709  -\ncontent\nhello\nlstat=no";
     #[test]
     fn sha1_matches_sha1sum() {
         assert_eq!(sha1_hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
+
+    /// Runs a writer script with the local `sh` (the target's shell), content on stdin.
+    fn run_writer(spec: &WriteSpec<'_>, source: Source, stdin: &[u8]) -> std::process::Output {
+        use std::io::Write as _;
+        let script = write_script(spec, &source).expect("script builds");
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin)
+            .expect("write stdin");
+        child.wait_with_output().expect("sh finishes")
+    }
+
+    fn mode_of(p: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777
+    }
+
+    fn leftovers(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".shipshape."))
+            .collect()
+    }
+
+    #[test]
+    fn writer_script_runs_modes_sizes_validate_backup() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("f");
+        let dest = f.to_str().expect("utf-8");
+        let spec = |attrs: &'static FileAttrs| WriteSpec {
+            dest,
+            attrs,
+            backup: false,
+            validate: None,
+            create_parent: false,
+        };
+        static M640: FileAttrs = FileAttrs {
+            mode: Some(0o640),
+            owner: None,
+            group: None,
+        };
+        static M755: FileAttrs = FileAttrs {
+            mode: Some(0o755),
+            owner: None,
+            group: None,
+        };
+        static NONE: FileAttrs = FileAttrs {
+            mode: None,
+            owner: None,
+            group: None,
+        };
+        // New file: the mode without a chmod, the content, no temp file left.
+        let out = run_writer(&spec(&M640), Source::Stdin(b"one\n".to_vec()), b"one\n");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(std::fs::read(&f).expect("read"), b"one\n");
+        assert_eq!(mode_of(&f), 0o640);
+        // Existing file, a mode with x bits.
+        let out = run_writer(&spec(&M755), Source::Stdin(b"two\n".to_vec()), b"two\n");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(mode_of(&f), 0o755);
+        // No mode: the existing file's mode is kept.
+        let out = run_writer(&spec(&NONE), Source::Stdin(b"three\n".to_vec()), b"three\n");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(mode_of(&f), 0o755);
+        assert_eq!(std::fs::read(&f).expect("read"), b"three\n");
+        // A short stdin (a broken transfer) leaves the old file alone.
+        let out = run_writer(&spec(&M640), Source::Stdin(b"four\n".to_vec()), b"fo");
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("writing"));
+        assert_eq!(std::fs::read(&f).expect("read"), b"three\n");
+        assert_eq!(mode_of(&f), 0o755);
+        // Validation failure: untouched, exit code 3.
+        let mut v = spec(&M640);
+        v.validate = Some("grep -q ok %s");
+        let out = run_writer(&v, Source::Stdin(b"bad\n".to_vec()), b"bad\n");
+        assert_eq!(out.status.code(), Some(EXIT_VALIDATE));
+        assert_eq!(std::fs::read(&f).expect("read"), b"three\n");
+        // Backup of the old file, printed last.
+        let mut b = spec(&M640);
+        b.backup = true;
+        let out = run_writer(&b, Source::Stdin(b"ok\n".to_vec()), b"ok\n");
+        assert!(out.status.success(), "{out:?}");
+        let backup = String::from_utf8_lossy(&out.stdout);
+        let backup = backup
+            .trim()
+            .strip_prefix("backup_file=")
+            .expect("backup line");
+        assert_eq!(std::fs::read(backup).expect("backup"), b"three\n");
+        assert_eq!(mode_of(&f), 0o640);
+        // A taken temp name (even a dangling symlink) is skipped.
+        let pidless = dir.path().join("g");
+        let gdest = pidless.to_str().expect("utf-8");
+        let mut g = spec(&NONE);
+        g.dest = gdest;
+        let script = write_script(&g, &Source::Stdin(b"x".to_vec())).expect("script");
+        assert!(script.contains("set -C"));
+        // Remote source, new file without mode: 0666 & ~umask.
+        let out = run_writer(&g, Source::RemoteFile(dest.to_string()), b"");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(std::fs::read(&pidless).expect("read"), b"ok\n");
+        let umask = {
+            let o = std::process::Command::new("sh")
+                .args(["-c", "umask"])
+                .output()
+                .expect("umask");
+            u32::from_str_radix(String::from_utf8_lossy(&o.stdout).trim(), 8).expect("octal")
+        };
+        assert_eq!(mode_of(&pidless), 0o666 & !umask);
+        assert!(
+            leftovers(dir.path()).is_empty(),
+            "{:?}",
+            leftovers(dir.path())
+        );
+    }
+
+    #[test]
+    fn hinted_writer_spares_the_chmod_and_still_corrects_a_wrong_hint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("f");
+        std::fs::write(&f, "old\n").expect("write");
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .expect("chmod");
+        let attrs = FileAttrs::default();
+        let spec = WriteSpec {
+            dest: f.to_str().expect("utf-8"),
+            attrs: &attrs,
+            backup: false,
+            validate: None,
+            create_parent: false,
+        };
+        let hinted =
+            write_script_hinted(&spec, &Source::Stdin(b"x".to_vec()), Some(0o644)).expect("script");
+        assert!(hinted.contains("then u=133;"), "{hinted}");
+        // 0640 could show the content to our group before the chown: 0600 first.
+        let private =
+            write_script_hinted(&spec, &Source::Stdin(b"x".to_vec()), Some(0o640)).expect("script");
+        assert!(private.contains("then u=077;"), "{private}");
+        for hint in [Some(0o644), Some(0o600), None] {
+            let script =
+                write_script_hinted(&spec, &Source::Stdin(b"new\n".to_vec()), hint).expect("s");
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .stdin(std::fs::File::open("/dev/null").expect("null"))
+                .output()
+                .expect("sh");
+            // Empty stdin: a short write, refused.
+            assert!(!out.status.success());
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("sh");
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"new\n")
+                .expect("write");
+            assert!(child.wait().expect("wait").success());
+            assert_eq!(mode_of(&f), 0o644, "hint {hint:?}");
+            assert_eq!(std::fs::read(&f).expect("read"), b"new\n");
+        }
+    }
+
+    #[test]
+    fn creator_from_one_id() {
+        let c = parse_creator_id("0022|uid=0(root) gid=0(root) groups=0(root)").unwrap();
+        assert_eq!(
+            (c.user.as_str(), c.group.as_str(), c.umask),
+            ("root", "root", 0o022)
+        );
+        let c = parse_creator_id(
+            "0077|uid=1000(bob) gid=1000(bob) euid=0(root) egid=4(adm) groups=1000(bob)",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.user.as_str(), c.group.as_str(), c.umask),
+            ("root", "adm", 0o077)
+        );
+        let c = parse_creator_id("0002|uid=1234 gid=1234 groups=1234").unwrap();
+        assert_eq!(c.user, "1234");
+        let st = parse_query(
+            b"parent=dir\nabsent\ncreator_id=0022|uid=0(root) gid=0(root) groups=0(root)\n",
+            &QueryOpts::default(),
+        )
+        .unwrap();
+        assert_eq!(st.creator.unwrap().group, "root");
     }
 }

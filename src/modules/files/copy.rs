@@ -240,7 +240,12 @@ fn plan_file_from_state(
         validate: job.validate.as_deref(),
         create_parent,
     };
-    let step = atomic::write_step(ctx, &spec, Source::Stdin(job.content.clone()))?;
+    let step = atomic::write_step_hinted(
+        ctx,
+        &spec,
+        Source::Stdin(job.content.clone()),
+        st.stat.as_ref().map(|s| s.mode),
+    )?;
     Ok(Plan::Change {
         diff,
         steps: vec![step],
@@ -370,8 +375,9 @@ pub(crate) struct TreeItem {
 /// One script printing the state of many paths: `N|<stat>`, `N|absent`, `N|sha1=...`.
 pub(crate) fn tree_query_script(paths: &[String]) -> String {
     let mut s = format!(
-        "q() {{\n  if [ -L \"$2\" ] || [ -e \"$2\" ]; then\n    if s=$(stat -L -c '{STAT_FORMAT}' -- \"$2\" 2>/dev/null); then printf '%s|%s\\n' \"$1\" \"$s\"; else printf '%s|dangling\\n' \"$1\"; fi\n    if [ -f \"$2\" ] && [ -r \"$2\" ]; then printf '%s|sha1=%s\\n' \"$1\" \"$(sha1sum < \"$2\")\"; fi\n  else printf '%s|absent\\n' \"$1\"; fi\n}}\nprintf 'creator=%s|%s|%s\\n' \"$(id -un)\" \"$(id -gn)\" \"$(umask)\"\n"
+        "q() {{\n  if [ -L \"$2\" ] || [ -e \"$2\" ]; then\n    if s=$(stat -L -c '{STAT_FORMAT}' -- \"$2\" 2>/dev/null); then printf '%s|%s\\n' \"$1\" \"$s\"; else printf '%s|dangling\\n' \"$1\"; fi\n    if [ -f \"$2\" ] && [ -r \"$2\" ]; then printf '%s|sha1=%s\\n' \"$1\" \"$(sha1sum < \"$2\")\"; fi\n  else printf '%s|absent\\n' \"$1\"; fi\n}}\n"
     );
+    s.push_str(atomic::CREATOR_LINE);
     for (i, p) in paths.iter().enumerate() {
         s.push_str(&format!("q {i} {}\n", quote(p)));
     }
@@ -386,6 +392,10 @@ pub(crate) fn parse_tree(
     let mut items = vec![TreeItem::default(); n];
     let mut creator = None;
     for line in stdout.lines() {
+        if let Some(c) = line.strip_prefix("creator_id=") {
+            creator = atomic::parse_creator_id(c);
+            continue;
+        }
         if let Some(c) = line.strip_prefix("creator=") {
             let f: Vec<&str> = c.split('|').collect();
             if let [user, group, umask] = f[..] {

@@ -746,14 +746,30 @@ impl PlanCtx<'_, '_> {
                     };
                     // Another writer may create the same parent at the same moment: that is
                     // fine, as long as a directory is there afterwards.
-                    let mk = Sh::new("mkdir").arg("--").arg(dir).build();
                     let exists = Sh::new("[").arg("-d").arg(dir).raw("]").build();
-                    let mut line = format!("{{ {mk} 2>/dev/null || {exists} || {mk}; }}");
                     let set = new_attr_script(dir, &self.p.want, mode);
-                    if !set.is_empty() {
-                        line.push_str(" && ");
-                        line.push_str(&set);
-                    }
+                    let line = if self.p.want.mode.is_some()
+                        && self.p.want.owner.is_none()
+                        && self.p.want.group.is_none()
+                    {
+                        // Only a mode to set: `mkdir -m` sets it as chmod would, in the same
+                        // process; a directory another writer created gets the chmod.
+                        let mk = Sh::new("mkdir")
+                            .arg("-m")
+                            .arg(chmod_octal(mode))
+                            .arg("--")
+                            .arg(dir)
+                            .build();
+                        format!("{{ {mk} 2>/dev/null || {{ {exists} && {set}; }} || {mk}; }}")
+                    } else {
+                        let mk = Sh::new("mkdir").arg("--").arg(dir).build();
+                        let mut line = format!("{{ {mk} 2>/dev/null || {exists} || {mk}; }}");
+                        if !set.is_empty() {
+                            line.push_str(" && ");
+                            line.push_str(&set);
+                        }
+                        line
+                    };
                     script.push_str(&line);
                     script.push_str(" || exit 1\n");
                 }

@@ -335,7 +335,12 @@ pub(crate) fn plan_edit(ctx: &TaskCtx<'_>, e: EditedFile<'_>) -> Result<Plan, Mo
             validate: e.validate,
             create_parent: !e.st.parent_is_dir,
         };
-        steps.push(atomic::write_step(ctx, &spec, Source::Stdin(new))?);
+        steps.push(atomic::write_step_hinted(
+            ctx,
+            &spec,
+            Source::Stdin(new),
+            e.st.stat.as_ref().map(|s| s.mode),
+        )?);
     } else if !attrs.change.is_empty() {
         diff.extend(attrs.diffs.iter().cloned());
         steps.extend(atomic::attr_steps(ctx, &target, &attrs.change));
