@@ -122,19 +122,12 @@ pub fn write_script(spec: &WriteSpec<'_>, source: &Source) -> Result<String, Mod
     write_script_hinted(spec, source, None)
 }
 
-/// Whether a temp file may be created with `mode` over an existing file owned by someone
-/// else: nothing beyond rw bits, and the group (ours, until chown) gets no more than others.
-fn safe_creation_mode(mode: u32) -> bool {
-    mode & !0o666 == 0 && ((mode >> 3) & 7) & !(mode & 7) == 0
-}
-
-/// [`write_script`] given the mode the planning query saw on the existing file: the temp file
-/// is then created with the mode it will end with (when that exposes nothing), sparing a
-/// chmod. The script still compares with the file as it is when it runs.
+/// [`write_script`] given the mode the planning query saw on the existing file (kept for the
+/// callers that know it; the script compares with the file as it is when it runs).
 pub fn write_script_hinted(
     spec: &WriteSpec<'_>,
     source: &Source,
-    existing_mode: Option<u32>,
+    _existing_mode: Option<u32>,
 ) -> Result<String, ModuleError> {
     let dest = spec.dest;
     let dir = parent_dir(dest);
@@ -146,28 +139,10 @@ pub fn write_script_hinted(
             Sh::new("mkdir").arg("-p").arg("--").arg(dir).build()
         ));
     }
-    let wants_chown = spec.attrs.owner.is_some() || spec.attrs.group.is_some();
-    // The umask the temp file is created under: one that gives it its final mode, so no
-    // chmod is needed, when that shows the content to nobody who will not see the final
-    // file. A new file without owner/group to set ends as it was created (our user and
-    // group), so its own mode is safe; over an existing file (whose owner and group it takes
-    // when they differ from ours) only a mode whose group bits are not above its other bits
-    // is. Otherwise the temp file is 0600 until chown/chmod, like mktemp's.
-    let new_umask = match spec.attrs.mode {
-        _ if wants_chown => "077".to_string(),
-        Some(m) if m & !0o666 == 0 => format!("{:03o}", !m & 0o777),
-        Some(_) => "077".to_string(),
-        None => String::new(),
-    };
-    let over_umask = match spec.attrs.mode.or(existing_mode) {
-        Some(m) if !wants_chown && safe_creation_mode(m) => format!("{:03o}", !m & 0o777),
-        _ => "077".to_string(),
-    };
-    s.push_str(&format!(
-        "e=\n[ -e \"$d\" ] && e=1\nif [ -n \"$e\" ]; then u={}; else u={}; fi\n",
-        quote(&over_umask),
-        quote(&new_umask)
-    ));
+    // The temp file is created 0600 (umask 077), like mktemp's, whatever the final mode:
+    // nobody else can read a half-written file; chown/chmod give it its final owner and mode
+    // just before the rename (only when they differ).
+    s.push_str("e=\n[ -e \"$d\" ] && e=1\nu=077\n");
     // O_EXCL create; a name taken by anything (even a symlink or fifo placed there) is
     // skipped, and only a regular file that is not a symlink is accepted.
     let tmp_prefix = format!("{}/.shipshape.", dir.trim_end_matches('/'));
@@ -1224,7 +1199,7 @@ sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709  -\ncontent\nhello\nlstat=no";
     }
 
     #[test]
-    fn hinted_writer_spares_the_chmod_and_still_corrects_a_wrong_hint() {
+    fn writer_keeps_the_mode_whatever_the_hint_and_creates_its_temp_file_0600() {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("f");
         std::fs::write(&f, "old\n").expect("write");
@@ -1238,13 +1213,11 @@ sha1=da39a3ee5e6b4b0d3255bfef95601890afd80709  -\ncontent\nhello\nlstat=no";
             validate: None,
             create_parent: false,
         };
-        let hinted =
-            write_script_hinted(&spec, &Source::Stdin(b"x".to_vec()), Some(0o644)).expect("script");
-        assert!(hinted.contains("then u=133;"), "{hinted}");
-        // 0640 could show the content to our group before the chown: 0600 first.
-        let private =
-            write_script_hinted(&spec, &Source::Stdin(b"x".to_vec()), Some(0o640)).expect("script");
-        assert!(private.contains("then u=077;"), "{private}");
+        for hint in [Some(0o644), Some(0o640), None] {
+            let script =
+                write_script_hinted(&spec, &Source::Stdin(b"x".to_vec()), hint).expect("script");
+            assert!(script.contains("\nu=077\n"), "{script}");
+        }
         for hint in [Some(0o644), Some(0o600), None] {
             let script =
                 write_script_hinted(&spec, &Source::Stdin(b"new\n".to_vec()), hint).expect("s");
