@@ -7,33 +7,41 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=docs/reliability.md
 log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
+[ -n "${KEEP_LOGS:-}" ] && echo "logs in $log" >&2 || trap 'rm -rf "$log"' EXIT
 export NO_COLOR=1
 fuzz_secs=${FUZZ_SECS:-60}
 
-result() { # test-name log -> ok / FAILED / skipped
-    if grep -q "^SKIP netlab" "$2"; then echo "skipped (no lab)";
-    elif grep -q "test $1 \.\.\. ok" "$2"; then echo "pass";
-    elif grep -q "test $1 \.\.\. FAILED" "$2"; then echo "**FAIL**";
-    else echo "not run"; fi
+# Runs one test by exact name into $log/NAME; prints pass / **FAIL** / skipped (no lab).
+run_test() { # TARGET-ARGS... -- NAME
+    local name=${*: -1} args=("${@:1:$#-1}")
+    cargo test "${args[@]}" -- --exact "$name" --nocapture --test-threads 1 >"$log/$name" 2>&1
+    local rc=$?
+    if grep -q "SKIP netlab" "$log/$name"; then echo "skipped (no lab)"
+    elif [ $rc -eq 0 ]; then echo "pass"
+    else echo "**FAIL**"; fi
 }
+# The text after a `KEY ` marker line printed by a test (markers may follow other output).
+marker() { grep -ho "$1 .*" "$log"/* | head -1 | sed "s/^$1 //"; }
 
 echo "lab fault tests..." >&2
-cargo test --test lab_faults -- --nocapture --test-threads 1 >"$log/lab" 2>&1
+lab1=$(run_test --test lab_faults host_death_link_cut_and_slow_host_end_cleanly)
+lab2=$(run_test --test lab_faults full_disk_and_controller_sigterm_leave_no_partial_files)
+lab3=$(run_test --test lab_faults secrets_never_leak)
 echo "corpus..." >&2
 cargo test --test corpus -- --nocapture >"$log/corpus" 2>&1
 echo "security unit tests..." >&2
-cargo test --lib security_tests -- --nocapture >"$log/sec" 2>&1
+sec1=$(run_test --lib modules::security_tests::hostile_paths_contents_and_args_reach_the_target_literally)
+sec2=$(run_test --lib modules::security_tests::atomic_temp_file_is_0600_and_removed_on_every_path)
+hk1=$(run_test --test transport unknown_host_key_is_refused_with_the_fix)
+hk2=$(run_test --test transport changed_host_key_is_refused_even_with_accept_new)
+hk3=$(run_test --test transport shell_metacharacters_reach_the_host_literally)
 echo "fuzzing ${fuzz_secs}s per target..." >&2
 SHIPSHAPE_FUZZ_SECS=$fuzz_secs cargo test --test fuzz -- --ignored --nocapture --test-threads 1 >"$log/fuzz" 2>&1
 echo "advisories..." >&2
 scripts/audit.sh >"$log/audit" 2>&1
 audit_rc=$?
 
-fault() { grep "^FAULT $1" "$log/lab" | head -1 | sed "s/^FAULT $1 //"; }
-lab1=$(result host_death_link_cut_and_slow_host_end_cleanly "$log/lab")
-lab2=$(result full_disk_and_controller_sigterm_leave_no_partial_files "$log/lab")
-lab3=$(result secrets_never_leak "$log/lab")
+fault() { marker "FAULT $1"; }
 {
 echo "# Reliability and security report"
 echo
@@ -48,13 +56,13 @@ echo "not added latency."
 echo
 echo "| fault | expectation | measured | result |"
 echo "|---|---|---|---|"
-echo "| lab2's init (sshd and all) killed during a 8 s command, 3 hosts | lab2 unreachable on that task, others finish, exit 3, no temp file | run took $(fault host-killed) s | $lab1 |"
-echo "| lab2's link cut during the command | same, no hang (SSH keepalive 15 s x 3) | $(fault link-cut) s | $lab1 |"
-echo "| lab3 rate limited to 1 mbit, 2 MB copy | converges | $(fault slow-host-copy-2MB-at-1mbit) s | $lab1 |"
-echo "| lab3 rate limited, \`sleep 30\` with \`timeout: 2\` | task fails with a timeout, remote command killed, exit 2 | $(fault slow-host-task-timeout-2s) s | $lab1 |"
-echo "| 64 KiB tmpfs, 200 KiB \`copy\` | fails naming ENOSPC and the path, old file intact, no temp file | message: \`$(grep -A1 '^FAULT full-disk message' "$log/lab" | sed 's/^FAULT full-disk message: //' | tr '\n' ' ' | sed 's/ *$//')\` | $lab2 |"
-echo "| SIGTERM to the controller during a command | running task finishes, no new task, recap printed, exit 99, no temp file | $(fault sigterm) s | $lab2 |"
-echo "| two SIGTERMs during a 4 MB upload over 1 mbit | controller exits 99 at once; target removes its temp file, old file intact | cleanup seen after $(fault double-sigterm-upload | sed 's/cleanup //') s | $lab2 |"
+echo "| lab2's init (sshd and all) killed during a 8 s command, 3 hosts | lab2 unreachable on that task, others finish, exit 3, no temp file | run took $(fault host-killed) | $lab1 |"
+echo "| lab2's link cut during the command | same, no hang (SSH keepalive 15 s x 3) | run took $(fault link-cut) | $lab1 |"
+echo "| lab3 rate limited to 1 mbit, 2 MB copy | converges | $(fault slow-host-copy-2MB-at-1mbit) | $lab1 |"
+echo "| lab3 rate limited, \`sleep 30\` with \`timeout: 2\` | task fails with a timeout, remote command killed, exit 2 | $(fault slow-host-task-timeout-2s) | $lab1 |"
+echo "| 64 KiB tmpfs, 200 KiB \`copy\` | fails naming ENOSPC and the path, old file intact, no temp file | message: \`$(fault full-disk-message)\` | $lab2 |"
+echo "| SIGTERM to the controller during a command | running task finishes, no new task, recap printed, exit 99, no temp file | $(fault sigterm) | $lab2 |"
+echo "| two SIGTERMs during a 4 MB upload over 1 mbit | controller exits 99 at once; target removes its temp file, old file intact | temp file gone $(fault double-sigterm-upload) after the exit | $lab2 |"
 echo
 echo "## Bad inputs (tests/corpus, tests/corpus.rs)"
 echo
@@ -63,7 +71,7 @@ echo "expected substring (file:line and the message) present, under 5 s."
 echo
 echo "| case | result | time |"
 echo "|---|---|---|"
-grep '^CORPUS ' "$log/corpus" | while read -r _ name res ms; do
+grep -o 'CORPUS .*' "$log/corpus" | while read -r _ name res ms; do
     [ "$res" = ok ] && res=pass || res="**FAIL**"
     echo "| $name | $res | $ms |"
 done
@@ -72,7 +80,7 @@ echo "## Fuzzing (tests/fuzz.rs mutation harness; fuzz/ holds the same targets f
 echo
 echo "| target | time (s) | executions | findings |"
 echo "|---|---|---|---|"
-grep '^FUZZ ' "$log/fuzz" | while read -r _ name execs secs findings; do
+grep -o 'FUZZ .*' "$log/fuzz" | while read -r _ name execs secs findings; do
     echo "| $name | $secs | $execs | ${findings:-?} |"
 done
 echo
@@ -80,12 +88,14 @@ echo "## Security checks"
 echo
 echo "| check | where | result |"
 echo "|---|---|---|"
-echo "| hostile paths, contents and argv (quotes, \`\$()\`, backticks, spaces, newlines, \`*\`, leading dashes) reach the target byte for byte through copy, file, lineinfile, command argv; no substitution runs | src/modules/security_tests.rs | $(result modules::security_tests::hostile_paths_contents_and_args_reach_the_target_literally "$log/sec") |"
-echo "| temp file mode 0600 at creation; removed after success, short write, closed stderr (SIGPIPE), failed validate | src/modules/security_tests.rs | $(result modules::security_tests::atomic_temp_file_is_0600_and_removed_on_every_path "$log/sec") |"
+echo "| hostile paths, contents and argv (quotes, \`\$()\`, backticks, spaces, newlines, \`*\`, leading dashes) reach the target byte for byte through copy, file, lineinfile, command argv; no substitution runs | src/modules/security_tests.rs | $sec1 |"
+echo "| temp file mode 0600 at creation; removed after success, short write, closed stderr (SIGPIPE), failed validate | src/modules/security_tests.rs | $sec2 |"
 echo "| no temp file after ENOSPC, SIGTERM, controller killed mid-upload | tests/lab_faults.rs | $lab2 |"
 echo "| vault value, no_log value and become password absent from human and jsonl stdout, stderr, --junit, --markdown, -vvv, --diff, the target's \`ps -eo args\` during a become command and its auth.log | tests/lab_faults.rs secrets_never_leak | $lab3 |"
-if [ $audit_rc -ne 0 ]; then a="**FAIL**"; elif grep -q '^SKIP' "$log/audit"; then a="skipped: $(grep '^SKIP' "$log/audit" | head -1)"; else a="pass ($(grep -E 'Scanning|Loaded|against' "$log/audit" | tr '\n' ' ' | sed 's/  */ /g'))"; fi
+if [ $audit_rc -ne 0 ]; then a="**FAIL**"; elif grep -q '^SKIP' "$log/audit"; then a="skipped: $(grep '^SKIP' "$log/audit" | head -1)"; else a="pass ($(grep -E 'Loaded' "$log/audit" | sed 's/^ *//'))"; fi
 echo "| RustSec advisories (cargo audit, scripts/audit.sh in .ci/run) | Cargo.lock | $a |"
-echo "| host keys: unknown refused by default, changed always refused with the fix named | tests/transport.rs (existing) | see cargo test --test transport |"
+echo "| host keys: an unknown key is refused by default with the fix named | tests/transport.rs | $hk1 |"
+echo "| host keys: a changed key is refused even with accept-new | tests/transport.rs | $hk2 |"
+echo "| shell metacharacters reach a real sshd host literally | tests/transport.rs | $hk3 |"
 } >"$out"
 echo "wrote $out" >&2
