@@ -2,7 +2,8 @@
 # Runs the reliability and security tests and writes docs/reliability.md: faults injected on
 # the namespace lab (root only; skipped otherwise), the bad-input corpus, fuzzing (FUZZ_SECS
 # per target, default 60), the security property tests, the secrets test and the advisory
-# audit, each with its result. Usage: [FUZZ_SECS=N] scripts/reliability-report.sh
+# audit, each with its result; with CARGO_FUZZ_SECS=N also cargo fuzz (nightly) per target.
+# Usage: [FUZZ_SECS=N] [CARGO_FUZZ_SECS=N] [SHIPSHAPE_ADVISORY_DB=DIR] scripts/reliability-report.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=docs/reliability.md
@@ -37,6 +38,17 @@ hk2=$(run_test --test transport changed_host_key_is_refused_even_with_accept_new
 hk3=$(run_test --test transport shell_metacharacters_reach_the_host_literally)
 echo "fuzzing ${fuzz_secs}s per target..." >&2
 SHIPSHAPE_FUZZ_SECS=$fuzz_secs cargo test --test fuzz -- --ignored --nocapture --test-threads 1 >"$log/fuzz" 2>&1
+# libFuzzer (cargo fuzz, nightly) on the same targets, when CARGO_FUZZ_SECS is set.
+cargo_fuzz_secs=${CARGO_FUZZ_SECS:-0}
+if [ "$cargo_fuzz_secs" -gt 0 ] && cargo +nightly fuzz --version >/dev/null 2>&1; then
+    for t in yaml inventory playbook template; do
+        echo "cargo fuzz $t ${cargo_fuzz_secs}s..." >&2
+        mkdir -p "fuzz/corpus/$t"
+        (cd fuzz && cargo +nightly fuzz run -O --fuzz-dir . "$t" "corpus/$t" -- \
+            -max_total_time="$cargo_fuzz_secs" -rss_limit_mb=2048) >"$log/cargo-fuzz-$t" 2>&1
+        echo "exit $?" >>"$log/cargo-fuzz-$t"
+    done
+fi
 echo "advisories..." >&2
 scripts/audit.sh >"$log/audit" 2>&1
 audit_rc=$?
@@ -78,11 +90,29 @@ done
 echo
 echo "## Fuzzing (tests/fuzz.rs mutation harness; fuzz/ holds the same targets for cargo fuzz)"
 echo
+echo "A finding is a panic or an input slower than 2 s (a hang is caught by a 20 s watchdog)."
+echo "Huge template string repetitions are not generated: templates are trusted input, as in"
+echo 'Ansible (the first run flagged `{{ s | regex_replace("(a+)", x * 99999999) }}`: 2.5 s for a 100 MB string).'
+echo
 echo "| target | time (s) | executions | findings |"
 echo "|---|---|---|---|"
 grep -o 'FUZZ .*' "$log/fuzz" | while read -r _ name execs secs findings; do
     echo "| $name | $secs | $execs | ${findings:-?} |"
 done
+if ls "$log"/cargo-fuzz-* >/dev/null 2>&1; then
+    echo
+    echo "libFuzzer (\`cargo +nightly fuzz run -O\`, fuzz/fuzz_targets, seeded from the repository):"
+    echo
+    echo "| target | time (s) | executions | coverage | result |"
+    echo "|---|---|---|---|---|"
+    for f in "$log"/cargo-fuzz-*; do
+        t=${f##*/cargo-fuzz-}
+        done_line=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$f" | tail -1)
+        cov=$(grep -o 'cov: [0-9]*' "$f" | tail -1)
+        if grep -q '^exit 0' "$f"; then r=pass; else r="**crash** (see fuzz/artifacts/$t)"; fi
+        echo "| $t | $(echo "$done_line" | awk '{print $5}') | $(echo "$done_line" | awk '{print $2}') | ${cov#cov: } edges | $r |"
+    done
+fi
 echo
 echo "## Security checks"
 echo
