@@ -355,6 +355,10 @@ EOT
     chmod 755 "$m/usr/local/lib/shipshape-lab/fix-ulimits"
     echo 'DPkg::Post-Invoke { "/usr/local/lib/shipshape-lab/fix-ulimits"; };' \
         >"$m/etc/apt/apt.conf.d/99shipshape-lab-ulimit"
+    # sshd ends sessions whose client stopped answering (a controller killed while its last
+    # packets were dropped), as production servers are usually configured to: their
+    # processes then get EOF/SIGHUP and clean up.
+    printf 'ClientAliveInterval 2\nClientAliveCountMax 3\n' >"$m/etc/ssh/sshd_config.d/lab-alive.conf"
     install -d -m 700 "$m/root/.ssh"
     install -m 600 "$dir/id_ed25519.pub" "$m/root/.ssh/authorized_keys"
     install -m 600 "$CACHE/hostkeys/$h/ssh_host_ed25519_key" "$m/etc/ssh/ssh_host_ed25519_key"
