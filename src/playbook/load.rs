@@ -157,6 +157,14 @@ const TASK_KEYS: &[&str] = &[
     "port",
 ];
 
+/// A whole number of at least `min` (seconds, hosts), or `msg` at the value.
+fn count(v: &Node, min: i64, msg: &str) -> Result<u64> {
+    match &v.value {
+        NodeValue::Int(i) if *i >= min => Ok(*i as u64),
+        _ => Err(LoadError::new(&v.loc, msg)),
+    }
+}
+
 /// Keywords we parse but cannot honour yet: rejected with this explanation.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("delegate_facts", "delegate_facts is not supported"),
@@ -1105,37 +1113,16 @@ impl Loader {
                     task.listen = string_list(v, &key)?
                 }
                 "timeout" => {
-                    task.timeout = Some(match &v.value {
-                        NodeValue::Int(i) if *i >= 0 => *i as u64,
-                        _ => {
-                            return Err(LoadError::new(
-                                &v.loc,
-                                "timeout must be a number of seconds",
-                            ));
-                        }
-                    })
+                    task.timeout = Some(count(v, 0, "timeout must be a number of seconds")?)
                 }
                 "throttle" => {
-                    task.throttle = Some(match &v.value {
-                        NodeValue::Int(i) if *i >= 1 => *i as usize,
-                        _ => {
-                            return Err(LoadError::new(
-                                &v.loc,
-                                "throttle must be a number of hosts (1 or more)",
-                            ));
-                        }
-                    })
+                    task.throttle =
+                        Some(
+                            count(v, 1, "throttle must be a number of hosts (1 or more)")? as usize,
+                        )
                 }
                 "async" | "poll" => {
-                    let n = match &v.value {
-                        NodeValue::Int(i) if *i >= 0 => *i as u64,
-                        _ => {
-                            return Err(LoadError::new(
-                                &v.loc,
-                                format!("{key} must be a number of seconds"),
-                            ));
-                        }
-                    };
+                    let n = count(v, 0, &format!("{key} must be a number of seconds"))?;
                     if key == "async" {
                         async_secs = Some((n, k));
                     } else {
