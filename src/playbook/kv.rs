@@ -54,15 +54,11 @@ pub fn split_words(text: &str) -> Result<Vec<String>, String> {
             Some(q) if c == q => {
                 quote = None;
             }
-            Some(_) if c == '\\' && next.is_some() => {
-                let n = next.expect("checked above");
-                if n == quote.expect("in quote") || n == '\\' {
-                    cur.push(n);
-                } else {
-                    cur.push(c);
-                    cur.push(n);
-                }
-                i += 1;
+            // Escape sequences are decoded in key=value words, quoted or not, as Ansible's
+            // parse_kv does (`content="a\n"` is a newline); free-form text keeps its own.
+            _ if c == '\\' && next.is_some() => {
+                i += 1 + decode_escape(&chars[i + 1..], &mut cur);
+                continue;
             }
             Some(_) => cur.push(c),
             None if c == '\'' || c == '"' => quote = Some(c),
@@ -80,6 +76,42 @@ pub fn split_words(text: &str) -> Result<Vec<String>, String> {
         words.push(cur);
     }
     Ok(words)
+}
+
+/// Decodes the escape sequence after a backslash (`rest` starts after it) into `out`, as
+/// Python's unicode_escape does for Ansible: `\\n \\t \\r \\a \\b \\f \\v \\\\ \\' \\" \\xHH
+/// \\uHHHH \\UHHHHHHHH`; anything else stays as written. Returns the characters consumed.
+fn decode_escape(rest: &[char], out: &mut String) -> usize {
+    let hex = |n: usize| -> Option<char> {
+        let digits: String = rest.get(1..=n)?.iter().collect();
+        char::from_u32(u32::from_str_radix(&digits, 16).ok()?)
+    };
+    let simple = match rest[0] {
+        'n' => Some('\n'),
+        't' => Some('\t'),
+        'r' => Some('\r'),
+        'a' => Some('\x07'),
+        'b' => Some('\x08'),
+        'f' => Some('\x0c'),
+        'v' => Some('\x0b'),
+        '\\' | '\'' | '"' => Some(rest[0]),
+        _ => None,
+    };
+    if let Some(c) = simple {
+        out.push(c);
+        return 1;
+    }
+    for (mark, n) in [('x', 2), ('u', 4), ('U', 8)] {
+        if rest[0] == mark
+            && let Some(c) = hex(n)
+        {
+            out.push(c);
+            return 1 + n;
+        }
+    }
+    out.push('\\');
+    out.push(rest[0]);
+    1
 }
 
 /// Parses `text` into `(key, value)` pairs. For free-form modules only `free_form_keys` are
@@ -199,6 +231,20 @@ mod tests {
         assert_eq!(kv[1], ("_raw_params".into(), "echo 'a=b' > /tmp/x".into()));
         assert!(parse_kv("just words", None).is_err());
         assert!(parse_kv("a='unterminated", None).is_err());
+    }
+
+    #[test]
+    fn escapes_are_decoded_in_values_as_ansible_does() {
+        let kv = parse_kv(
+            r#"content="one\ntwo\t\"q\" \\n \x41\u00e9" dest=/x\y"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(kv[0].1, "one\ntwo\t\"q\" \\n A\u{e9}");
+        assert_eq!(kv[1].1, "/x\\y");
+        // Free-form text is kept as written.
+        let kv = parse_kv(r#"printf 'a\n' creates=/x"#, Some(&["creates"])).unwrap();
+        assert_eq!(kv[1].1, r#"printf 'a\n'"#);
     }
 
     #[test]
