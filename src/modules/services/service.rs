@@ -15,6 +15,17 @@ pub struct Service {
     spec: &'static ModuleSpec,
 }
 
+/// `state`, shared by every name of the module.
+const STATE: ParamSpec = ParamSpec::new(
+    "state",
+    ParamKind::Str,
+    "started, stopped, restarted (always a change) or reloaded (always a change).",
+)
+.choices(&["started", "stopped", "restarted", "reloaded"]);
+
+/// `enabled`, shared by every name of the module.
+const ENABLED: ParamSpec = ParamSpec::new("enabled", ParamKind::Bool, "Start the service at boot.");
+
 const PARAMS: &[ParamSpec] = &[
     ParamSpec::new(
         "name",
@@ -23,13 +34,8 @@ const PARAMS: &[ParamSpec] = &[
     )
     .required()
     .aliases(&["service", "unit"]),
-    ParamSpec::new(
-        "state",
-        ParamKind::Str,
-        "started, stopped, restarted (always a change) or reloaded (always a change).",
-    )
-    .choices(&["started", "stopped", "restarted", "reloaded"]),
-    ParamSpec::new("enabled", ParamKind::Bool, "Start the service at boot."),
+    STATE,
+    ENABLED,
 ];
 
 /// `systemd_service`/`systemd`: the same, plus `daemon_reload` (then `name` may be left out).
@@ -40,13 +46,8 @@ const PARAMS_SYSTEMD: &[ParamSpec] = &[
         "The service name (without .service); optional with only daemon_reload.",
     )
     .aliases(&["service", "unit"]),
-    ParamSpec::new(
-        "state",
-        ParamKind::Str,
-        "started, stopped, restarted (always a change) or reloaded (always a change).",
-    )
-    .choices(&["started", "stopped", "restarted", "reloaded"]),
-    ParamSpec::new("enabled", ParamKind::Bool, "Start the service at boot."),
+    STATE,
+    ENABLED,
     ParamSpec::new(
         "daemon_reload",
         ParamKind::Bool,
