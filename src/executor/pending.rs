@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::inherit::Inherited;
 use super::{Executor, PlayCtx};
-use crate::core::ExecRequest;
+use crate::core::{ExecRequest, Transport};
 use crate::playbook::Play;
 use crate::report::Event;
 
@@ -92,6 +92,8 @@ pub(crate) struct Recorded {
     had_entries: bool,
     /// The state directory of the host.
     dir: String,
+    /// The host's connection, used again to write the file back.
+    transport: Arc<dyn Transport>,
 }
 
 impl Executor {
@@ -137,6 +139,7 @@ impl Executor {
             }
         }
         Some(Recorded {
+            transport,
             had_entries: !names.is_empty(),
             text,
             dir,
@@ -185,22 +188,18 @@ impl Executor {
             return;
         }
         let text = replace_entries(&recorded.text, &play_key(&ctx.play, host), &names);
-        let inh = Inherited::default().with(&ctx.play.common);
-        let scope = self.scope_for(ctx, host, &inh, None, &[]);
-        let saved = match self.transport_for(host, &inh, &scope).await {
-            Ok(t) => t
-                .exec(ExecRequest::new(write_script(&recorded.dir)).stdin(text.into_bytes()))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|o| {
-                    if o.status == 0 {
-                        Ok(())
-                    } else {
-                        Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
-                    }
-                }),
-            Err(e) => Err(e),
-        };
+        let saved = recorded
+            .transport
+            .exec(ExecRequest::new(write_script(&recorded.dir)).stdin(text.into_bytes()))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|o| {
+                if o.status == 0 {
+                    Ok(())
+                } else {
+                    Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
+                }
+            });
         match saved {
             Ok(()) if !names.is_empty() => self.events.emit(Event::Warning {
                 host: Some(host.to_string()),
